@@ -1,0 +1,115 @@
+"""The CRM app factory."""
+
+import logging
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from app.extensions import csrf, db, login_manager, migrate
+from config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config_object: type = Config, **overrides) -> Flask:
+    """Build the app: configuration, extensions, blueprints, error handlers, commands."""
+    app = Flask(
+        __name__,
+        instance_path=overrides.get("INSTANCE_PATH")
+        or os.environ.get("INSTANCE_PATH")
+        or str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_object(config_object)
+    app.config.update(overrides)
+    configure_secrets(app)
+    configure_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_security(app)
+    return app
+
+
+def configure_secrets(app: Flask) -> None:
+    """Fill SECRET_KEY, TOKEN_ENCRYPTION_KEYS and the database; refuse to guess in production."""
+    from app.services.instance import load_or_create_secret, require_in_production
+
+    production = app.config["APP_ENV"] == "production"
+    for name in ("SECRET_KEY", "TOKEN_ENCRYPTION_KEYS"):
+        if not app.config.get(name):
+            if production:
+                require_in_production(name)
+            app.config[name] = load_or_create_secret(app.instance_path, name)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'app.db'}"
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql://"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = app.config["SQLALCHEMY_DATABASE_URI"].replace(
+            "postgresql://", "postgresql+psycopg://", 1
+        )
+    https = app.config["PUBLIC_BASE_URL"].startswith("https://")
+    app.config["SESSION_COOKIE_SECURE"] = https
+    app.config["REMEMBER_COOKIE_SECURE"] = https
+
+
+def configure_logging(app: Flask) -> None:
+    """Log to stderr at INFO; secrets never reach a log line (they are never formatted)."""
+    if not app.debug and not app.testing:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the unbound extensions to this app."""
+    from app.models import base  # noqa: F401  (import the models so metadata is complete)
+    from app.services import sqlite
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to open that page."
+    login_manager.login_message_category = "info"
+    sqlite.configure(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Each area of the app is a blueprint."""
+    from app.admin import bp as admin_bp
+    from app.auth import bp as auth_bp
+    from app.main import bp as main_bp
+    from app.main import registry
+    from app.profile import bp as profile_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(main_bp)
+    app.register_blueprint(profile_bp, url_prefix="/profile")
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    registry.register(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """403/404/405/400/413/500 answered in the app's look (or as JSON for JSON clients)."""
+    from app.errors.handlers import register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    """`flask users ...` and the other operator commands."""
+    from app.cli import register
+
+    register(app)
+
+
+def register_security(app: Flask) -> None:
+    """Security headers on every response."""
+    from app.services.security import register
+
+    register(app)

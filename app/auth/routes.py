@@ -1,0 +1,42 @@
+"""Login and logout views."""
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from app.auth import bp
+from app.auth.forms import LoginForm
+from app.forms import ConfirmForm
+from app.services import users
+from app.services.security import is_safe_next
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Show the login form; sign in and go to a safe `next` or Home."""
+    if current_user.is_authenticated:
+        return redirect(url_for("main.home"))
+    form = LoginForm(next=request.args.get("next", ""))
+    status = 200
+    if form.validate_on_submit():
+        result = users.authenticate(
+            form.username.data, form.password.data, request.remote_addr or ""
+        )
+        if result.user is not None:
+            login_user(result.user)
+            target = form.next.data
+            return redirect(target if is_safe_next(target) else url_for("main.home"))
+        flash(result.error, "error")
+        status = 401 if "Invalid" in result.error else 429
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    """Sign out (POST with CSRF, so no other site can sign a user out)."""
+    if ConfirmForm().validate_on_submit():
+        logout_user()
+        flash("You have been logged out.", "info")
+    return redirect(url_for("auth.login"))

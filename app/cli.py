@@ -1,0 +1,59 @@
+"""Operator commands: `flask users create|list`, `flask seed-demo`."""
+
+import click
+from flask import Flask
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import User
+from app.services import users
+
+
+@click.group("users")
+def users_cli():
+    """Manage users."""
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--email", required=True, help="The user's email address.")
+@click.option("--password", help="Prompted for (hidden) when not given.")
+@click.option("--admin", is_flag=True, help="Make the user an administrator.")
+@click.option("--first-name", default="")
+@click.option("--last-name", default="")
+def create_user(username, email, password, admin, first_name, last_name):
+    """Create a user who can sign in at once."""
+    if not password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = users.create_user(
+            None,
+            username,
+            email,
+            password,
+            is_admin=admin,
+            first_name=first_name,
+            last_name=last_name,
+        )
+    except users.UserError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"Created {'admin' if user.is_admin else 'user'} {user.username} (id {user.id}).")
+
+
+@users_cli.command("list")
+def list_users():
+    """Print every user: id, username, email, admin, active."""
+    click.echo(f"{'id':>6}  {'username':<24} {'email':<32} admin  active")
+    for user in db.session.scalars(select(User).order_by(User.username)):
+        click.echo(
+            f"{user.id:>6}  {user.username:<24} {user.email:<32} "
+            f"{'yes' if user.is_admin else 'no':<6} {'yes' if user.active else 'no'}"
+        )
+
+
+def register(app: Flask) -> None:
+    """Attach the command groups to the app."""
+    from app.seed import seed_demo
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(seed_demo)

@@ -1,0 +1,1 @@
+"""Business rules; views call these, these call the models."""

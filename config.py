@@ -1,0 +1,60 @@
+"""Configuration from the environment (see PRODUCT.md's table)."""
+
+import os
+
+
+def _env_flag(name: str, default: bool = False) -> bool:
+    """Read a yes/no environment variable."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    """Settings read from the environment; secrets fall back to instance files in development."""
+
+    APP_ENV = os.environ.get("APP_ENV") or os.environ.get("FLASK_ENV") or "development"
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    TOKEN_ENCRYPTION_KEYS = os.environ.get("TOKEN_ENCRYPTION_KEYS")
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    MICROSOFT_AUTHORITY = os.environ.get(
+        "MICROSOFT_AUTHORITY", "https://login.microsoftonline.com"
+    ).rstrip("/")
+    MICROSOFT_GRAPH_URL = os.environ.get(
+        "MICROSOFT_GRAPH_URL", "https://graph.microsoft.com/v1.0"
+    ).rstrip("/")
+    MICROSOFT_OUTLOOK_RESOURCE = os.environ.get(
+        "MICROSOFT_OUTLOOK_RESOURCE", "https://outlook.office.com"
+    ).rstrip("/")
+    # Seconds for every outbound HTTP call: (connect, read).
+    HTTP_TIMEOUT = (
+        float(os.environ.get("HTTP_CONNECT_TIMEOUT", "5")),
+        float(os.environ.get("HTTP_READ_TIMEOUT", "15")),
+    )
+    # Shown in the connector form when the authority is the local stand-in.
+    STANDIN_NOTICE = _env_flag("MICROSOFT_STANDIN")
+
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    USERS_PER_PAGE = 25
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_LOCKOUT_SECONDS = 300
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+
+
+class TestConfig(Config):
+    """Settings for pytest: in-memory secrets, no CSRF unless a test turns it back on."""
+
+    APP_ENV = "testing"
+    TESTING = True
+    WTF_CSRF_ENABLED = False
+    SECRET_KEY = "test-secret-key"  # noqa: S105
+    TOKEN_ENCRYPTION_KEYS = "0TnsH0cvuKfQ6LsZ4Yb0xVwNpyLdOJN5yqqR8BRTIHk="  # noqa: S105
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    LOGIN_MAX_FAILURES = 5

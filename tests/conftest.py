@@ -1,0 +1,311 @@
+"""Fixtures: the app on SQLite (and PostgreSQL when TEST_DATABASE_URL is set), a client, a real
+login, a live server in its own process, the local Microsoft stand-in, and headless Chromium."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import text
+
+from app import create_app
+from app.extensions import db
+from config import TestConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
+REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
+
+
+def missing(component: str, reason: str, required: bool):
+    """Skip on a laptop; fail where the component is required (CI)."""
+    if required:
+        pytest.fail(f"{component} is required here but missing: {reason}")
+    pytest.skip(f"{component} missing: {reason}")
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Wait until `url` answers, or fail with what the process printed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate a child process and reap it."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+# --- databases ---------------------------------------------------------------------------------
+
+
+def _database_params():
+    return [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """The PostgreSQL test database, emptied once per session."""
+    if not POSTGRES_URL:
+        missing("PostgreSQL", "set TEST_DATABASE_URL=postgresql://...", REQUIRE_POSTGRES)
+    url = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=url)
+    with app.app_context():
+        try:
+            db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            db.session.commit()
+        except Exception as error:  # noqa: BLE001
+            missing("PostgreSQL", f"cannot reach {POSTGRES_URL}: {error}", REQUIRE_POSTGRES)
+        db.create_all()
+        db.engine.dispose()
+    return url
+
+
+@pytest.fixture(params=_database_params())
+def database_url(request, tmp_path):
+    """Every database test runs on SQLite, and on PostgreSQL when it is configured."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    """The app with fresh tables."""
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=database_url, INSTANCE_PATH=str(tmp_path))
+    with app.app_context():
+        if database_url.startswith("sqlite"):
+            db.create_all()
+        yield app
+        db.session.remove()
+        if not database_url.startswith("sqlite"):
+            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            db.session.commit()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    """A test client of the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """A CLI runner of the app."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(app):
+    """Create a user through the users service."""
+    from app.services import users
+
+    def _make(username="sally", password="sally-password", *, admin=False, **fields):
+        fields.setdefault("email", f"{username}@crm.example")
+        return users.create_user(None, username, password=password, is_admin=admin, **fields)
+
+    return _make
+
+
+class AuthActions:
+    """Sign in and out with real POSTs."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def login(self, username="sally", password="sally-password", **kwargs):
+        return self._client.post(
+            "/login", data={"username": username, "password": password, **kwargs}
+        )
+
+    def logout(self):
+        return self._client.post("/logout")
+
+
+@pytest.fixture
+def auth(client, make_user):
+    """A signed-in user (sally) and an admin (admin) exist; `auth.login()` signs in."""
+    make_user("sally", "sally-password", first_name="Sally", last_name="Bronsen")
+    make_user("admin", "admin-password", admin=True, first_name="Ada", last_name="Admin")
+    return AuthActions(client)
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token in a rendered form."""
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html
+    )
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+# --- live processes ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def standin():
+    """The local Microsoft stand-in on a free loopback port, as its own process."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "standin", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_for_http(f"{base}/_standin/health", process)
+    yield base
+    stop(process)
+
+
+class LiveServer:
+    """The real app served by gunicorn in its own process."""
+
+    def __init__(self, url, env, database_url):
+        self.url = url
+        self.env = env
+        self.database_url = database_url
+
+    def app(self):
+        """An app object in this process on the live server's database, for setup and checks."""
+        return create_app(
+            TestConfig,
+            SQLALCHEMY_DATABASE_URI=self.database_url,
+            PUBLIC_BASE_URL=self.url,
+            **{k: v for k, v in self.env.items() if k.startswith("MICRO")},
+        )
+
+
+def _gunicorn_env(url: str, database_url: str, instance: Path, extra: dict) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "DATABASE_URL"))}
+    env.update(
+        APP_ENV="testing",
+        DATABASE_URL=database_url,
+        PUBLIC_BASE_URL=url,
+        SECRET_KEY=TestConfig.SECRET_KEY,
+        TOKEN_ENCRYPTION_KEYS=TestConfig.TOKEN_ENCRYPTION_KEYS,
+        INSTANCE_PATH=str(instance),
+        **extra,
+    )
+    return env
+
+
+@pytest.fixture
+def live_server(tmp_path, request):
+    """gunicorn (2 workers) on a free port with a fresh migrated SQLite database."""
+    extra = getattr(request, "param", {}) or {}
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    database_url = f"sqlite:///{tmp_path / 'live.db'}"
+    env = _gunicorn_env(url, database_url, tmp_path, extra)
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app:create_app", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "60",
+            "app:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_http(f"{url}/healthz", process)
+        yield LiveServer(url, env, database_url)
+    finally:
+        stop(process)
+        log.close()
+
+
+# --- browser -----------------------------------------------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright."""
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        missing("Chromium", "apt-get install -y chromium", REQUIRE_BROWSER)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("Playwright", "pip install playwright", REQUIRE_BROWSER)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context and page; pop-ups allowed as a user would click them."""
+    context = browser.new_context()
+    context.set_default_timeout(15000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def browser_login(page, base_url: str, username: str, password: str) -> None:
+    """Sign in through the login page like a person."""
+    page.goto(f"{base_url}/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log In").click()
+    page.wait_for_url(f"{base_url}/home")
