@@ -1,0 +1,48 @@
+"""App factory and HTTP serving for the stand-in."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from flask import Flask
+from werkzeug.serving import make_server
+
+from . import control, graph, identity, token_endpoint
+from .keys import signing_key
+
+
+def create_standin_app(base_url_hint: str | None = None) -> Flask:
+    """Build the stand-in Flask app.
+
+    URLs it hands out use ``base_url_hint`` if given, else the host of each request.
+    """
+    app = Flask("standin")
+    app.config["STANDIN_BASE_URL"] = base_url_hint.rstrip("/") if base_url_hint else None
+    for blueprint in (identity.bp, token_endpoint.bp, graph.bp, graph.oidc_bp, control.bp):
+        app.register_blueprint(blueprint)
+    signing_key()
+    return app
+
+
+def serve(host: str, port: int, base_url_hint: str | None = None) -> None:
+    """Serve until SIGTERM/SIGINT; prints ``standin listening on http://HOST:PORT`` once ready."""
+    server = make_server(host, port, create_standin_app(base_url_hint), threaded=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="standin-http", daemon=True
+    )
+    worker.start()
+    shown_host = f"[{host}]" if ":" in host else host
+    print(f"standin listening on http://{shown_host}:{server.server_port}", flush=True)
+    try:
+        while not stop.wait(0.2):
+            pass
+    finally:
+        server.shutdown()
+        server.server_close()
+        worker.join(timeout=5)
+        sys.stdout.flush()
