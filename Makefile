@@ -1,0 +1,50 @@
+# Two commands for a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+STANDIN_PORT ?= 5001
+export FLASK_APP := app:create_app
+export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
+export MICROSOFT_AUTHORITY ?= http://127.0.0.1:$(STANDIN_PORT)
+export MICROSOFT_GRAPH_URL ?= http://127.0.0.1:$(STANDIN_PORT)/v1.0
+export MICROSOFT_STANDIN ?= 1
+DEMO_CLIENT_ID := 00000000-demo-4000-8000-00000000c11e
+DEMO_CLIENT_SECRET := local-standin-demo-secret
+
+.PHONY: run test install install-test lint bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/activate
+	$(BIN)/pip install --quiet -e .
+
+install-test: $(BIN)/activate
+	$(BIN)/pip install --quiet -e ".[test]"
+
+run: install
+	$(BIN)/flask db upgrade
+	@echo "Demo users:"
+	@$(BIN)/flask seed-demo
+	$(BIN)/flask connector set microsoft --client-id $(DEMO_CLIENT_ID) \
+		--client-secret $(DEMO_CLIENT_SECRET)
+	@bash scripts/run.sh "$(BIN)" "$(HOST)" "$(PORT)" "$(STANDIN_PORT)" \
+		"$(DEMO_CLIENT_ID):$(DEMO_CLIENT_SECRET):$(PUBLIC_BASE_URL)/oauth/microsoft/callback"
+
+test: install-test
+	$(BIN)/ruff check app config.py standin tests benchmarks
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); \
+		status=$$?; [ $$status -eq 5 ] && echo "no tests ran" && exit 1; exit $$status
+
+lint: install-test
+	$(BIN)/ruff check app config.py standin tests benchmarks
+	$(BIN)/ruff format --check app config.py standin tests benchmarks
+
+bench: install-test
+	@for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
