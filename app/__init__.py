@@ -81,16 +81,20 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Each area of the app is a blueprint."""
+    from app.accounts import bp as accounts_bp
     from app.admin import bp as admin_bp
     from app.auth import bp as auth_bp
     from app.main import bp as main_bp
     from app.main import registry
+    from app.oauth import bp as oauth_bp
     from app.profile import bp as profile_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(profile_bp, url_prefix="/profile")
     app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(accounts_bp, url_prefix="/profile/external-accounts")
+    app.register_blueprint(oauth_bp)
     registry.register(app)
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import User
-from app.services import users
+from app.services import connectors, users
 
 
 @click.group("users")
@@ -56,4 +56,56 @@ def register(app: Flask) -> None:
     from app.seed import seed_demo
 
     app.cli.add_command(users_cli)
+    app.cli.add_command(connector_cli)
     app.cli.add_command(seed_demo)
+
+
+@click.group("connector")
+def connector_cli():
+    """Configure connectors (Admin > Connectors) from the command line."""
+
+
+@connector_cli.command("set")
+@click.argument("provider")
+@click.option("--client-id", required=True)
+@click.option("--client-secret", help="Kept when omitted (once one is stored).")
+@click.option("--tenant", default="", help="A tenant GUID or verified domain (single-tenant).")
+@click.option("--disable", is_flag=True, help="Store the settings but let nobody connect.")
+def connector_set(provider, client_id, client_secret, tenant, disable):
+    """Store a connector's client ID, secret (encrypted) and tenant."""
+    if connectors.spec(provider) is None:
+        raise click.ClickException(f"Unknown connector {provider!r}.")
+    try:
+        changed = connectors.save(
+            None,
+            provider,
+            client_id=client_id,
+            client_secret=client_secret,
+            single_tenant=bool(tenant),
+            tenant=tenant,
+            enabled=not disable,
+        )
+    except connectors.ConnectorError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"Saved {provider}: {', '.join(changed) or 'nothing changed'}.")
+
+
+@connector_cli.command("show")
+@click.argument("provider")
+def connector_show(provider):
+    """Print a connector's settings; the secret is masked."""
+    connector = connectors.get(provider)
+    if connectors.spec(provider) is None or connector is None:
+        raise click.ClickException(f"The {provider} connector is not configured.")
+    secret = (
+        f"******** (set {connector.secret_set_at:%Y-%m-%d %H:%M} UTC)"
+        if connector.has_secret
+        else "(none)"
+    )
+    click.echo(f"provider:      {provider}")
+    click.echo(f"client id:     {connector.client_id}")
+    click.echo(f"client secret: {secret}")
+    click.echo(f"tenant:        {connectors.tenant_for(connector)}")
+    click.echo(f"enabled:       {'yes' if connector.enabled else 'no'}")
+    click.echo(f"ready:         {'yes' if connector.is_ready else 'no'}")
+    click.echo(f"redirect uri:  {connectors.redirect_uri(provider)}")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from flask import g
 from sqlalchemy import text
 
 from app import create_app
@@ -102,6 +103,13 @@ def database_url(request, tmp_path):
 def app(database_url, tmp_path):
     """The app with fresh tables."""
     app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=database_url, INSTANCE_PATH=str(tmp_path))
+
+    @app.before_request
+    def _forget_cached_user():
+        # Tests keep one app context open, so `g` outlives a request; a real server starts
+        # each request with a fresh `g`. Forget Flask-Login's cached user like it would.
+        g.pop("_login_user", None)
+
     with app.app_context():
         if database_url.startswith("sqlite"):
             db.create_all()

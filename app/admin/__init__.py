@@ -14,4 +14,8 @@ def require_admin():
         abort(403)
 
 
-from app.admin import routes  # noqa: E402, F401
+from app.admin import (  # noqa: E402, F401
+    accounts,
+    connectors,
+    routes,  # noqa: E402, F401
+)

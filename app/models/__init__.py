@@ -1,6 +1,17 @@
 """The app's models, one module per area."""
 
 from app.models.audit import AuditEvent
+from app.models.connector import Connector
+from app.models.external_account import Credential, ExternalAccount
+from app.models.oauth_flow import OAuthFlow
 from app.models.user import LoginThrottle, User
 
-__all__ = ["AuditEvent", "LoginThrottle", "User"]
+__all__ = [
+    "AuditEvent",
+    "Connector",
+    "Credential",
+    "ExternalAccount",
+    "LoginThrottle",
+    "OAuthFlow",
+    "User",
+]

@@ -1,0 +1,64 @@
+"""External Accounts on the signed-in user's own profile."""
+
+from flask import url_for
+from flask_login import current_user, login_required
+
+from app.accounts import bp, views
+from app.profile.tabs import EditContext, Tab, register_tab
+
+
+def _own() -> tuple[EditContext, views.Links]:
+    user = current_user._get_current_object()
+    context = EditContext(
+        subject=user,
+        actor=user,
+        tab_url=lambda slug: url_for("profile.edit", tab=slug),
+        cancel_url=url_for("profile.view"),
+        as_admin=False,
+    )
+    links = views.Links(
+        new=url_for("accounts.new"),
+        account=lambda i: url_for("accounts.detail", account_id=i),
+        connect=lambda i: url_for("accounts.reconnect", account_id=i),
+        delete=lambda i: url_for("accounts.delete", account_id=i),
+    )
+    return context, links
+
+
+def _tab(context: EditContext):
+    if context.as_admin:
+        from app.admin.accounts import admin_links
+
+        return views.list_tab(context, admin_links(context.subject))
+    return views.list_tab(context, _own()[1])
+
+
+register_tab(Tab(views.TAB, "External Accounts", _tab))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():
+    """Create an external account and connect it."""
+    return views.new(*_own())
+
+
+@bp.route("/<int:account_id>")
+@login_required
+def detail(account_id: int):
+    """One of my external accounts."""
+    return views.detail(*_own(), account_id)
+
+
+@bp.route("/<int:account_id>/connect", methods=["POST"])
+@login_required
+def reconnect(account_id: int):
+    """Reauthenticate one of my external accounts."""
+    return views.reconnect(*_own(), account_id)
+
+
+@bp.route("/<int:account_id>/delete", methods=["GET", "POST"])
+@login_required
+def delete(account_id: int):
+    """Delete one of my external accounts."""
+    return views.delete(*_own(), account_id)

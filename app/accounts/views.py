@@ -1,0 +1,162 @@
+"""External Accounts views, written once for both the user's own profile and an admin's view
+of a user: a `Links` object says where each page of the current context lives."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import abort, flash, jsonify, redirect, request, url_for
+
+from app.accounts.forms import ConnectForm, CreateAccountForm
+from app.errors.handlers import wants_json
+from app.forms import ConfirmForm
+from app.profile.tabs import EditContext, render_tab
+from app.services import connectors, external_accounts, oauth_flow
+
+TAB = "external-accounts"
+
+
+@dataclass(frozen=True)
+class Links:
+    """URLs of the External Accounts pages in one context (own profile or admin's view)."""
+
+    new: str
+    account: Callable[[int], str]
+    connect: Callable[[int], str]
+    delete: Callable[[int], str]
+
+
+def _render(ctx: EditContext, links: Links, template: str, status: int | None = None, **values):
+    return render_tab(
+        ctx,
+        TAB,
+        template,
+        status=status,
+        links=links,
+        standin=connectors.points_at_standin(),
+        **values,
+    )
+
+
+def list_tab(ctx: EditContext, links: Links):
+    """The tab: Application, Name, Status, Date Modified, and Create."""
+    flow = oauth_flow.flow_for(request.args.get("flow", ""), ctx.actor)
+    if flow is not None and flow.status in ("done", "error"):
+        flash(flow.message, "success" if flow.status == "done" else "error")
+    accounts = external_accounts.accounts_of(ctx.subject)
+    return _render(
+        ctx,
+        links,
+        "accounts/_list.html",
+        accounts=accounts,
+        labels={p: s.label for p, s in connectors.REGISTRY.items()},
+    )
+
+
+def new(ctx: EditContext, links: Links):
+    """Create: choose the Application and Connect; only configured connectors are offered."""
+    ready = connectors.ready_connectors()
+    form = CreateAccountForm()
+    form.application.choices = [(s.provider, s.label) for s in ready]
+    if request.method == "POST":
+        if not ready:
+            return _refuse(
+                ctx,
+                links,
+                form,
+                "The connector is not configured. Please ask your "
+                "administrator to check Admin > Connectors.",
+                409,
+            )
+        if not form.validate_on_submit():
+            return _refuse(ctx, links, form, "Choose an Application.", 400)
+        account, reused = external_accounts.create(ctx.actor, ctx.subject, form.application.data)
+        notice = (
+            f"{ctx.subject.full_name} already has a {connectors.REGISTRY[account.provider].label}"
+            " account; it is reused."
+            if reused
+            else ""
+        )
+        return _start(ctx, links, account, form.mode.data, notice)
+    return _render(ctx, links, "accounts/_new.html", form=form, ready=ready)
+
+
+def _refuse(ctx, links, form, message: str, status: int):
+    if wants_json():
+        return jsonify(error=message), status
+    flash(message, "error")
+    return _render(
+        ctx,
+        links,
+        "accounts/_new.html",
+        status=status,
+        form=form,
+        ready=connectors.ready_connectors(),
+    )
+
+
+def _start(ctx: EditContext, links: Links, account, mode: str, notice: str = ""):
+    try:
+        flow = external_accounts.start_connect(
+            ctx.actor, account, mode=mode, return_url=ctx.tab_url(TAB)
+        )
+    except oauth_flow.FlowError as error:
+        if wants_json():
+            return jsonify(error=error.message), error.status
+        flash(error.message, "error")
+        return redirect(links.account(account.id))
+    if wants_json():
+        return jsonify(
+            flow=flow.id,
+            go_url=url_for("oauth.go", flow_id=flow.id),
+            status_url=url_for("oauth.status", flow_id=flow.id),
+            notice=notice,
+        )
+    if notice:
+        flash(notice, "info")
+    return redirect(flow.authorize_url)
+
+
+def detail(ctx: EditContext, links: Links, account_id: int):
+    """An account: who is connected, tenant, scopes in words, dates; Reauthenticate, Delete."""
+    account = external_accounts.account_of(ctx.subject, account_id) or abort(404)
+    spec = connectors.REGISTRY[account.provider]
+    credential = account.credential
+    words = spec.module.scope_words(credential.scopes) if credential else []
+    return _render(
+        ctx,
+        links,
+        "accounts/_detail.html",
+        account=account,
+        form=ConnectForm(),
+        credential=credential,
+        scope_words=words,
+        label=spec.label,
+    )
+
+
+def reconnect(ctx: EditContext, links: Links, account_id: int):
+    """Reauthenticate: the same flow for the existing account."""
+    account = external_accounts.account_of(ctx.subject, account_id) or abort(404)
+    form = ConnectForm()
+    if not form.validate_on_submit():
+        abort(400)
+    return _start(ctx, links, account, form.mode.data)
+
+
+def delete(ctx: EditContext, links: Links, account_id: int):
+    """Confirm, then delete the account and its tokens."""
+    account = external_accounts.account_of(ctx.subject, account_id) or abort(404)
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        label = connectors.REGISTRY[account.provider].label
+        external_accounts.delete(ctx.actor, account)
+        flash(f"The {label} account was deleted and its tokens removed.", "success")
+        return redirect(ctx.tab_url(TAB))
+    return _render(
+        ctx,
+        links,
+        "accounts/_delete.html",
+        account=account,
+        form=form,
+        label=connectors.REGISTRY[account.provider].label,
+    )

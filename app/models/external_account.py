@@ -1,0 +1,77 @@
+"""External accounts (a user's connection to a provider) and their encrypted credentials."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.base import UTCDateTime, utcnow
+
+CONNECTED = "connected"
+NEEDS_RECONNECT = "needs_reconnect"
+NOT_CONNECTED = "not_connected"
+STATUS_LABELS = {
+    CONNECTED: "Connected",
+    NEEDS_RECONNECT: "Needs reconnect",
+    NOT_CONNECTED: "Not connected",
+}
+
+
+class ExternalAccount(db.Model):
+    """One user's account at one provider, identified by the provider's (tenant, object) ids."""
+
+    __tablename__ = "external_accounts"
+    __table_args__ = (UniqueConstraint("user_id", "provider", name="uq_external_account_user"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(20), default=NOT_CONNECTED, index=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), default="")
+    object_id: Mapped[str] = mapped_column(String(64), default="")
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    username: Mapped[str] = mapped_column(String(254), default="")
+    connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    connected_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    user = relationship("User", foreign_keys=[user_id])
+    connected_by = relationship("User", foreign_keys=[connected_by_id])
+    credential = relationship(
+        "Credential",
+        back_populates="account",
+        uselist=False,
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+    @property
+    def status_label(self) -> str:
+        """The status as the screen says it."""
+        return STATUS_LABELS.get(self.status, self.status)
+
+
+class Credential(db.Model):
+    """Encrypted tokens of one account for one purpose; never rendered, logged or sent out."""
+
+    __tablename__ = "credentials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("external_accounts.id", ondelete="CASCADE"), unique=True
+    )
+    purpose: Mapped[str] = mapped_column(String(32))
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    access_token_encrypted: Mapped[str] = mapped_column(Text, default="")
+    refresh_token_encrypted: Mapped[str] = mapped_column(Text, default="")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    account = relationship("ExternalAccount", back_populates="credential")

@@ -1,0 +1,171 @@
+"""The connector registry and the admin's configuration of each connector.
+
+External Accounts asks this module which applications users may connect and how to start a
+flow; it never names a provider itself, so a Google connector only adds an entry here."""
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Connector, User
+from app.models.base import utcnow
+from app.services import audit, crypto, microsoft
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """A provider the CRM can connect to: its label, callback path and Microsoft-like module."""
+
+    provider: str
+    label: str
+    callback_path: str
+    module: object
+
+
+REGISTRY: dict[str, ConnectorSpec] = {
+    microsoft.PROVIDER: ConnectorSpec(
+        microsoft.PROVIDER, microsoft.LABEL, microsoft.CALLBACK_PATH, microsoft
+    ),
+}
+
+GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+DOMAIN = re.compile(r"^(?=.{4,253}$)([a-zA-Z0-9-]{1,63}\.)+[a-zA-Z]{2,63}$")
+
+
+class ConnectorError(Exception):
+    """A connector setting is wrong; `field` names the form field."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def spec(provider: str) -> ConnectorSpec | None:
+    """The registry entry of a provider, or None."""
+    return REGISTRY.get(provider)
+
+
+def get(provider: str) -> Connector | None:
+    """The stored configuration of a provider, if any."""
+    return db.session.scalar(select(Connector).where(Connector.provider == provider))
+
+
+def ready_connectors() -> list[ConnectorSpec]:
+    """Providers users may connect to now: enabled, with a client ID and a secret."""
+    configured = {c.provider for c in db.session.scalars(select(Connector)) if c.is_ready}
+    return [s for p, s in REGISTRY.items() if p in configured]
+
+
+def redirect_uri(provider: str) -> str:
+    """The one redirect URI to register at the provider, built from PUBLIC_BASE_URL only."""
+    return current_app.config["PUBLIC_BASE_URL"] + REGISTRY[provider].callback_path
+
+
+def points_at_standin() -> bool:
+    """Whether the Microsoft authority is on this machine (the local stand-in)."""
+    host = urlsplit(current_app.config["MICROSOFT_AUTHORITY"]).hostname or ""
+    return host in {"127.0.0.1", "localhost", "::1"}
+
+
+def tenant_for(connector: Connector) -> str:
+    """The tenant path segment: the configured tenant, or `common`."""
+    return connector.tenant if connector.single_tenant and connector.tenant else "common"
+
+
+def validate_tenant(single_tenant: bool, tenant: str) -> str:
+    """A tenant is required only for a single-tenant app: a GUID or a verified domain."""
+    tenant = tenant.strip()
+    if not single_tenant:
+        return "common"
+    if not tenant:
+        raise ConnectorError("Enter the Tenant ID of your single-tenant application.", "tenant")
+    if not (GUID.match(tenant) or DOMAIN.match(tenant)):
+        raise ConnectorError(
+            "The Tenant ID must be a GUID (like 72f988bf-86f1-41af-91ab-2d7cd011db47) or a "
+            "verified domain (like contoso.com).",
+            "tenant",
+        )
+    return tenant.lower()
+
+
+def save(
+    actor: User | None,
+    provider: str,
+    *,
+    client_id: str,
+    client_secret: str | None,
+    single_tenant: bool,
+    tenant: str,
+    enabled: bool,
+) -> list[str]:
+    """Store the configuration; a blank secret keeps the old one. Returns the changed fields."""
+    client_id = client_id.strip()
+    if not client_id:
+        raise ConnectorError("Enter the Client ID of your Azure app registration.", "client_id")
+    tenant = validate_tenant(single_tenant, tenant)
+    connector = get(provider)
+    if not client_secret and (connector is None or not connector.has_secret):
+        raise ConnectorError(
+            "Enter the Client Secret of your Azure app registration.", "client_secret"
+        )
+    if connector is None:
+        connector = Connector(
+            provider=provider, client_id="", enabled=True, single_tenant=False, tenant="common"
+        )
+        db.session.add(connector)
+    changed = _apply(connector, client_id, single_tenant, tenant, enabled)
+    if client_secret:
+        connector.client_secret_encrypted = crypto.encrypt(client_secret.strip())
+        connector.secret_set_at = utcnow()
+        changed.append("client_secret")
+    connector.updated_by_id = actor.id if actor else None
+    if changed:
+        audit.record(actor, "connector.updated", detail=f"{provider}: {', '.join(changed)}")
+    db.session.commit()
+    microsoft.clear_cache()
+    return changed
+
+
+def _apply(connector: Connector, client_id: str, single: bool, tenant: str, enabled: bool):
+    changed = []
+    for name, value in (
+        ("client_id", client_id),
+        ("single_tenant", single),
+        ("tenant", tenant),
+        ("enabled", enabled),
+    ):
+        if getattr(connector, name) != value:
+            setattr(connector, name, value)
+            changed.append(name)
+    return changed
+
+
+def client_secret(connector: Connector) -> str:
+    """The decrypted client secret, for the token endpoint only."""
+    return crypto.decrypt(connector.client_secret_encrypted)
+
+
+def test_connection(provider: str) -> str:
+    """Read the tenant's discovery document and prove the client ID and secret; raise
+    MicrosoftError (or ConnectorError) with the provider's words when something is wrong."""
+    connector = get(provider)
+    if connector is None or not connector.client_id or not connector.has_secret:
+        raise ConnectorError("Save a Client ID and a Client Secret first.")
+    module = REGISTRY[provider].module
+    tenant = tenant_for(connector)
+    discovery = module.discover(tenant)
+    module.check_client(
+        discovery,
+        client_id=connector.client_id,
+        client_secret=client_secret(connector),
+        tenant_specific=tenant not in module.TENANTS_WITHOUT_ID,
+    )
+    return (
+        f"Connection works: Microsoft answered for the tenant “{tenant}” and accepted the "
+        "client ID and secret."
+    )

@@ -1,0 +1,147 @@
+"""The one token service: encrypted storage of a provider's tokens and a valid access token on
+demand, refreshed under a lock so several workers never spend the same refresh token twice."""
+
+import fcntl
+import logging
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Credential, ExternalAccount
+from app.models.base import utcnow
+from app.models.external_account import CONNECTED, NEEDS_RECONNECT
+from app.services import audit, connectors, crypto
+
+log = logging.getLogger(__name__)
+REFRESH_MARGIN = timedelta(minutes=5)
+
+
+class TokenUnavailable(Exception):
+    """No usable access token now; `needs_reconnect` says whether the user must reconnect."""
+
+    def __init__(
+        self, message: str, *, needs_reconnect: bool = False, retry_after: int | None = None
+    ):
+        super().__init__(message)
+        self.message = message
+        self.needs_reconnect = needs_reconnect
+        self.retry_after = retry_after
+
+
+def store(account: ExternalAccount, purpose: str, tokens: dict) -> Credential:
+    """Save a token response (encrypted) on the account; the caller commits."""
+    credential = account.credential or Credential(purpose=purpose)
+    credential.purpose = purpose
+    _apply(credential, tokens)
+    account.credential = credential
+    return credential
+
+
+def _apply(credential: Credential, tokens: dict) -> None:
+    now = utcnow()
+    credential.access_token_encrypted = crypto.encrypt(tokens["access_token"])
+    if tokens.get("refresh_token"):  # rotated: keep the newest; never drop the old one for none
+        credential.refresh_token_encrypted = crypto.encrypt(tokens["refresh_token"])
+    if tokens.get("scope"):
+        credential.scopes = str(tokens["scope"])
+    expires_in = int(tokens.get("expires_in") or 3600)
+    credential.expires_at = now + timedelta(seconds=expires_in)
+    credential.refreshed_at = now
+
+
+@contextmanager
+def _refresh_lock(credential_id: int):
+    """Serialize refreshes of one credential across processes: a row lock on PostgreSQL, a
+    file lock beside the SQLite database (SQLite has no row locks)."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(
+            select(Credential.id).where(Credential.id == credential_id).with_for_update()
+        )
+        yield
+        return
+    folder = Path(current_app.instance_path) / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"credential-{credential_id}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def access_token_for(account: ExternalAccount, purpose: str) -> str:
+    """A valid access token for this account and purpose, refreshing when near expiry."""
+    credential = account.credential
+    if credential is None or credential.purpose != purpose or account.status != CONNECTED:
+        raise TokenUnavailable("This account is not connected.", needs_reconnect=True)
+    if credential.expires_at and credential.expires_at - REFRESH_MARGIN > utcnow():
+        credential.last_used_at = utcnow()
+        db.session.commit()
+        return crypto.decrypt(credential.access_token_encrypted)
+    return _refresh(account, credential.id, purpose)
+
+
+def _refresh(account: ExternalAccount, credential_id: int, purpose: str) -> str:
+    db.session.commit()  # end any open read so the lock is taken in a fresh transaction
+    with _refresh_lock(credential_id):
+        db.session.expire_all()
+        credential = db.session.get(Credential, credential_id)
+        if credential.expires_at and credential.expires_at - REFRESH_MARGIN > utcnow():
+            token = crypto.decrypt(credential.access_token_encrypted)  # another worker did it
+            db.session.commit()
+            return token
+        tokens = _call_refresh(account, credential, purpose)
+        _apply(credential, tokens)
+        credential.last_used_at = utcnow()
+        db.session.commit()
+        return tokens["access_token"]
+
+
+def _call_refresh(account: ExternalAccount, credential: Credential, purpose: str) -> dict:
+    spec = connectors.spec(account.provider)
+    connector = connectors.get(account.provider)
+    if spec is None or connector is None or not connector.is_ready:
+        db.session.rollback()
+        raise TokenUnavailable("The connector is not configured. Please ask your administrator.")
+    module = spec.module
+    try:
+        discovery = module.discover(connectors.tenant_for(connector))
+        return module.refresh(
+            discovery,
+            client_id=connector.client_id,
+            client_secret=connectors.client_secret(connector),
+            refresh_token=crypto.decrypt(credential.refresh_token_encrypted),
+            scopes=module.purposes()[purpose].scopes,
+        )
+    except module.MicrosoftError as error:
+        if error.dead_grant:
+            mark_needs_reconnect(account, error.message)
+            raise TokenUnavailable(
+                "Microsoft no longer accepts this connection. Please reauthenticate.",
+                needs_reconnect=True,
+            ) from error
+        db.session.rollback()
+        raise TokenUnavailable(error.message, retry_after=error.retry_after) from error
+
+
+def mark_needs_reconnect(account: ExternalAccount, reason: str) -> None:
+    """Turn the account red and record why; commits."""
+    account = db.session.get(ExternalAccount, account.id)
+    account.status = NEEDS_RECONNECT
+    account.status_reason = reason[:500]
+    audit.record(
+        None,
+        "external_account.needs_reconnect",
+        target=account.user,
+        detail=f"{account.provider}: {reason[:300]}",
+    )
+    db.session.commit()
+
+
+def credential_of(account_id: int) -> Credential | None:
+    """The credential row of an account."""
+    return db.session.scalar(select(Credential).where(Credential.account_id == account_id))
