@@ -7,8 +7,10 @@ from ipaddress import ip_address
 
 from flask import Blueprint, Response, abort, request
 
+from .drive_store import DRIVES, DriveError, check_name
 from .responses import json_response
-from .store import STORE, Fault
+from .scopes import token_scopes
+from .store import GRAPH, OUTLOOK, STORE, Fault
 
 bp = Blueprint("control", __name__, url_prefix="/_standin")
 
@@ -31,13 +33,26 @@ FAULT_MODES = {
         "slow",
     },
     "discovery": {"500", "slow", "garbage"},
+    # Forge the next successful token response, to test the client's id_token checks.
+    "token_response": {
+        "bad_signature",
+        "wrong_nonce",
+        "wrong_audience",
+        "wrong_issuer",
+        "expired",
+        "no_refresh_token",
+    },
     "graph": {"401", "403", "404", "429", "503", "500", "slow"},
+    "transfer": {"401", "403", "404", "429", "503", "500", "slow"},
 }
 SETTINGS = {
     "access_token_lifetime": int,
     "refresh_token_lifetime": int,
     "revoke_on_rotation": bool,
     "send_iss": bool,
+    "drive_simple_upload_limit": int,
+    "drive_download_url_lifetime": int,
+    "drive_upload_session_lifetime": int,
 }
 
 
@@ -135,7 +150,7 @@ def stats() -> Response:
 
 @bp.post("/reset")
 def reset() -> Response:
-    """Forget codes, tokens, consents, faults, stats and setting changes."""
+    """Forget codes, tokens, consents, faults, stats, setting changes; drives back to seed."""
     STORE.reset()
     return json_response({"status": "reset"})
 
@@ -173,3 +188,158 @@ def revoke() -> Response:
     if oid not in STORE.accounts:
         return _bad(f"unknown oid {oid!r}")
     return json_response({"revoked": STORE.revoke_account(oid)})
+
+
+AUDIENCES = {"graph": GRAPH, "outlook": OUTLOOK, GRAPH: GRAPH, OUTLOOK: OUTLOOK}
+SEED_LIMIT = 100_000
+
+
+@bp.post("/tokens")
+def tokens() -> Response:
+    """Issue an access token directly (tests): ``{"oid", "audience", "scopes", "lifetime"}``.
+
+    ``audience`` is ``graph`` (default), ``outlook`` or the resource URL; ``scopes`` are the
+    short names put on the token (e.g. ``["Files.ReadWrite.All"]``).
+    """
+    body = _body()
+    account = STORE.accounts.get(str(body.get("oid") or ""))
+    audience = AUDIENCES.get(str(body.get("audience") or "graph"))
+    scopes = body.get("scopes", [])
+    lifetime = body.get("lifetime")
+    if account is None or audience is None:
+        return _bad(f"need a known oid and an audience from {sorted(AUDIENCES)}")
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        return _bad("scopes must be a list of strings")
+    if lifetime is not None and (isinstance(lifetime, bool) or not isinstance(lifetime, int)):
+        return _bad("lifetime must be an integer (seconds)")
+    token = STORE.issue_access_token(
+        audience=audience,
+        scopes=token_scopes(scopes, ()),
+        account=account,
+        client_id=str(body.get("client_id") or "standin-control"),
+        lifetime=lifetime,
+    )
+    expires_in = lifetime if lifetime is not None else STORE.settings.access_token_lifetime
+    return json_response(
+        {
+            "token_type": "Bearer",
+            "access_token": token.token,
+            "expires_in": expires_in,
+            "scope": " ".join(sorted(token.scopes)),
+        },
+        201,
+    )
+
+
+def _count(body: dict, key: str) -> int:
+    value = body.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_LIMIT:
+        raise ValueError(f"{key} must be an integer from 0 to {SEED_LIMIT}")
+    return value
+
+
+@bp.post("/drive/seed")
+def drive_seed() -> Response:
+    """Bulk-create items: ``{"oid", "parent", "folders", "files", "prefix", "size"}``.
+
+    ``parent`` is ``root`` (default), an item id or a path like ``Documents/Sub``. Items are
+    named ``{prefix} folder 00001`` and ``{prefix} file 00001.txt`` (renamed on conflict);
+    ``size`` (bytes) fixes every file's size, else files are a few dozen bytes.
+    """
+    body = _body()
+    drive = DRIVES.drive_of(str(body.get("oid") or ""))
+    size = body.get("size")
+    try:
+        folders, files = _count(body, "folders"), _count(body, "files")
+        prefix = check_name(str(body.get("prefix") or "Item"))
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise ValueError("size must be a non-negative integer")
+    except (ValueError, DriveError) as exc:
+        return _bad(str(exc))
+    if drive is None:
+        return _bad(f"unknown oid {body.get('oid')!r}")
+    with DRIVES.lock:
+        parent = _drive_item(drive, str(body.get("parent") or "root"))
+        if parent is None or not parent.is_folder:
+            return _bad(f"parent {body.get('parent')!r} is not a folder of that drive")
+        folder_ids, file_ids = DRIVES.bulk_seed(
+            drive, parent, folders=folders, files=files, prefix=prefix, size=size
+        )
+    return json_response(
+        {"parent_id": parent.id, "folder_ids": folder_ids, "file_ids": file_ids}, 201
+    )
+
+
+def _drive_item(drive, ref: str):
+    if ref.lower() == "root":
+        return drive.root
+    return drive.items.get(ref) or drive.lookup(drive.root, ref)
+
+
+@bp.get("/drive/items")
+def drive_items() -> Response:
+    """Inspect a drive: ``?oid=...`` [``&parent=id-or-path`` for one folder's children]."""
+    drive = DRIVES.drive_of(request.args.get("oid", ""))
+    if drive is None:
+        return _bad(f"unknown oid {request.args.get('oid')!r}")
+    with DRIVES.lock:
+        items = list(drive.items.values())
+        if request.args.get("parent"):
+            parent = _drive_item(drive, request.args["parent"])
+            if parent is None or not parent.is_folder:
+                return _bad("parent is not a folder of that drive")
+            items = [drive.items[i] for i in (parent.children or {}).values()]
+        rows = [
+            {
+                "id": item.id,
+                "name": item.name,
+                "path": drive.path_of(item) or "/",
+                "parent_id": item.parent_id,
+                "folder": item.is_folder,
+                "size": item.size,
+                "child_count": len(item.children) if item.children is not None else None,
+                "mime_type": None if item.is_folder else item.mime,
+                "sha256": item.sha256(),
+            }
+            for item in items
+        ]
+    return json_response(
+        {
+            "drive_id": drive.id,
+            "drive_type": drive.drive_type,
+            "root_id": drive.root_id,
+            "items": rows,
+        }
+    )
+
+
+@bp.post("/drive/share")
+def drive_share() -> Response:
+    """Share an item: ``{"owner_oid", "item_id" (or "path"), "with_oid", "roles"}``.
+
+    ``roles`` is ``["read"]`` (default) or ``["write"]``.
+    """
+    body = _body()
+    owner, with_oid = str(body.get("owner_oid") or ""), str(body.get("with_oid") or "")
+    roles = body.get("roles") or ["read"]
+    if not isinstance(roles, list) or not set(roles) <= {"read", "write"}:
+        return _bad('roles must be ["read"] or ["write"]')
+    drive = DRIVES.drive_of(owner)
+    if drive is None:
+        return _bad(f"unknown owner_oid {owner!r}")
+    with DRIVES.lock:
+        item = _drive_item(drive, str(body.get("item_id") or body.get("path") or ""))
+        try:
+            share = DRIVES.share(owner, item.id if item else "", with_oid, tuple(roles))
+        except DriveError as exc:
+            return _bad(exc.message)
+    return json_response(
+        {
+            "id": share.id,
+            "owner_oid": share.owner,
+            "item_id": share.item_id,
+            "with_oid": share.with_oid,
+            "roles": list(share.roles),
+        },
+        201,
+    )

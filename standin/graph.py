@@ -53,9 +53,9 @@ def graph_error(status: int, code: str, message: str, headers: dict | None = Non
     return response
 
 
-def graph_fault() -> Response | None:
-    """Apply the active ``graph`` fault, if any: sleep its delay, return its error response."""
-    fault = STORE.take_fault("graph")
+def graph_fault(area: str = "graph") -> Response | None:
+    """Apply the active fault of ``area`` (default ``graph``): sleep its delay, return its error."""
+    fault = STORE.take_fault(area)
     sleep_for(fault)
     if fault is None or fault.mode not in _FAULTS:
         return None

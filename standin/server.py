@@ -9,7 +9,7 @@ import threading
 from flask import Flask
 from werkzeug.serving import make_server
 
-from . import control, graph, identity, token_endpoint
+from . import control, drive, graph, identity, token_endpoint
 from .keys import signing_key
 
 
@@ -20,7 +20,16 @@ def create_standin_app(base_url_hint: str | None = None) -> Flask:
     """
     app = Flask("standin")
     app.config["STANDIN_BASE_URL"] = base_url_hint.rstrip("/") if base_url_hint else None
-    for blueprint in (identity.bp, token_endpoint.bp, graph.bp, graph.oidc_bp, control.bp):
+    blueprints = (
+        identity.bp,
+        token_endpoint.bp,
+        graph.bp,
+        graph.oidc_bp,
+        drive.bp,
+        drive.transfer_bp,
+        control.bp,
+    )
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     signing_key()
     return app

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 GRAPH = "https://graph.microsoft.com"
@@ -26,6 +27,7 @@ CODE_LIFETIME = 600
 PENDING_LIFETIME = 900
 DEFAULT_ACCESS_TOKEN_LIFETIME = 3600
 DEFAULT_REFRESH_TOKEN_LIFETIME = 90 * 24 * 3600
+DEFAULT_SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,9 @@ class Settings:
     refresh_token_lifetime: int = DEFAULT_REFRESH_TOKEN_LIFETIME
     revoke_on_rotation: bool = False
     send_iss: bool = False
+    drive_simple_upload_limit: int = DEFAULT_SIMPLE_UPLOAD_LIMIT
+    drive_download_url_lifetime: int = 300
+    drive_upload_session_lifetime: int = 3600
 
 
 TENANTS = (
@@ -194,6 +199,7 @@ class Store:
         self._consents: dict[tuple[str, str], set[tuple[str, str]]] = {}
         self._faults: dict[str, Fault] = {}
         self._stats: Counter[str] = Counter()
+        self._reset_hooks: list[Callable[[], None]] = []
 
     # -- configuration ---------------------------------------------------
     def configure(self, **settings: object) -> Settings:
@@ -467,10 +473,15 @@ class Store:
         with self._lock:
             return dict(self._stats)
 
+    def on_reset(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` after every :meth:`reset` (outside the store's lock)."""
+        with self._lock:
+            self._reset_hooks.append(hook)
+
     def reset(self) -> None:
         """Forget codes, tokens, consents, faults, stats and setting changes.
 
-        Accounts and clients stay.
+        Accounts and clients stay. Reset hooks (e.g. the OneDrive seed) run afterwards.
         """
         with self._lock:
             for items in (
@@ -484,6 +495,9 @@ class Store:
                 items.clear()
             self._stats.clear()
             self.settings = replace(self._initial_settings)
+            hooks = list(self._reset_hooks)
+        for hook in hooks:
+            hook()
 
 
 STORE = Store()

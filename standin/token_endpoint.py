@@ -229,10 +229,38 @@ def _grant(client: Client, account: Account, resource, scopes, oidc, nonce) -> R
         body["refresh_token"] = refresh.token
     if "openid" in oidc:
         body["id_token"] = id_token(client.client_id, account, nonce)
-    return json_response(body)
+    return json_response(_forged(body, client.client_id, account, nonce))
 
 
-def id_token(client_id: str, account: Account, nonce: str | None) -> str:
+def _forged(body: dict, client_id: str, account: Account, nonce: str | None) -> dict:
+    """Apply a ``token_response`` fault: a response a careful client must refuse."""
+    fault = STORE.take_fault("token_response")
+    if fault is None:
+        return body
+    if fault.mode == "no_refresh_token":
+        body.pop("refresh_token", None)
+        return body
+    overrides = {
+        "wrong_nonce": {"nonce": "not-the-nonce-you-sent"},
+        "wrong_audience": {"aud": "00000000-0000-0000-0000-0000000bad00"},
+        "wrong_issuer": {"iss": "https://login.evil.example/" + account.tid + "/v2.0"},
+        "expired": {
+            "exp": int(time.time()) - 3600,
+            "iat": int(time.time()) - 7200,
+            "nbf": int(time.time()) - 7200,
+        },
+    }.get(fault.mode, {})
+    token = id_token(client_id, account, nonce, overrides)
+    if fault.mode == "bad_signature":
+        head, payload, signature = token.split(".")
+        token = f"{head}.{payload}.{signature[::-1]}"
+    body["id_token"] = token
+    return body
+
+
+def id_token(
+    client_id: str, account: Account, nonce: str | None, overrides: dict | None = None
+) -> str:
     """A signed v2.0 ID token for an account, with the client as audience."""
     now = int(time.time())
     claims = {
@@ -251,4 +279,5 @@ def id_token(client_id: str, account: Account, nonce: str | None) -> str:
     }
     if nonce is not None:
         claims["nonce"] = nonce
+    claims.update(overrides or {})
     return signing_key().sign(claims)
