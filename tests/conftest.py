@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,9 +47,9 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 20.0) ->
         if process.poll() is not None:
             raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
@@ -211,6 +212,7 @@ class LiveServer:
             TestConfig,
             SQLALCHEMY_DATABASE_URI=self.database_url,
             PUBLIC_BASE_URL=self.url,
+            INSTANCE_PATH=self.env["INSTANCE_PATH"],
             **{k: v for k, v in self.env.items() if k.startswith("MICRO")},
         )
 
@@ -229,46 +231,61 @@ def _gunicorn_env(url: str, database_url: str, instance: Path, extra: dict) -> d
     return env
 
 
-@pytest.fixture
-def live_server(tmp_path, request):
-    """gunicorn (2 workers) on a free port with a fresh migrated SQLite database."""
-    extra = getattr(request, "param", {}) or {}
+@contextmanager
+def running_app(folder: Path, extra_env: dict | None = None, workers: int = 2,
+                database_url: str | None = None):
+    """gunicorn serving the real app on a free port, on a migrated database."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    database_url = f"sqlite:///{tmp_path / 'live.db'}"
-    env = _gunicorn_env(url, database_url, tmp_path, extra)
+    database_url = database_url or f"sqlite:///{folder / 'live.db'}"
+    env = _gunicorn_env(url, database_url, folder, extra_env or {})
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app:create_app", "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
+        cwd=ROOT, env=env, check=True, capture_output=True,
     )
-    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            "2",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "60",
-            "app:create_app()",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_http(f"{url}/healthz", process)
-        yield LiveServer(url, env, database_url)
-    finally:
-        stop(process)
-        log.close()
+    with open(folder / "gunicorn.log", "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
+             "--timeout", "60", "app:create_app()"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_http(f"{url}/healthz", process)
+            yield LiveServer(url, env, database_url)
+        finally:
+            stop(process)
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """The app under gunicorn (2 workers) on a fresh SQLite database."""
+    with running_app(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def live_ms(tmp_path, standin):
+    """The app under gunicorn wired to the stand-in, with the Microsoft connector configured
+    and the app registered at the stand-in (client ID and secret in STANDIN_CLIENT)."""
+    env = {"MICROSOFT_AUTHORITY": standin, "MICROSOFT_GRAPH_URL": f"{standin}/v1.0"}
+    requests.post(f"{standin}/_standin/reset", timeout=10)
+    requests.delete(f"{standin}/_standin/faults", timeout=10)
+    with running_app(tmp_path, env) as server:
+        client_id, secret = STANDIN_CLIENT
+        requests.post(f"{standin}/_standin/clients", timeout=10, json={
+            "client_id": client_id, "client_secret": secret,
+            "redirect_uris": [f"{server.url}/oauth/microsoft/callback"]})
+        server.standin = standin
+        with server.app().app_context():
+            from app.services import connectors
+
+            connectors.save(None, "microsoft", client_id=client_id, client_secret=secret,
+                            single_tenant=False, tenant="", enabled=True)
+            db.engine.dispose()
+        yield server
+
+
+STANDIN_CLIENT = ("22222222-3333-4444-8555-666666666666", "live-standin-secret-value")
 
 
 # --- browser -----------------------------------------------------------------------------------
