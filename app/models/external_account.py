@@ -22,6 +22,7 @@ class ExternalAccount(db.Model):
     """One user's account at one provider, identified by the provider's (tenant, object) ids."""
 
     __tablename__ = "external_accounts"
+    AUDIT_NAME = "external_account"
     __table_args__ = (UniqueConstraint("user_id", "provider", name="uq_external_account_user"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -57,13 +58,15 @@ class ExternalAccount(db.Model):
 
 
 class Credential(db.Model):
-    """Encrypted tokens of one account for one purpose; never rendered, logged or sent out."""
+    """Encrypted tokens for one purpose; never rendered, logged or sent out. Its owner is an
+    external account (OneDrive) or, kept apart, an email account; the database deletes it with
+    its owner."""
 
     __tablename__ = "credentials"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(
-        ForeignKey("external_accounts.id", ondelete="CASCADE"), unique=True
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("external_accounts.id", ondelete="CASCADE"), unique=True, nullable=True
     )
     purpose: Mapped[str] = mapped_column(String(32))
     scopes: Mapped[str] = mapped_column(Text, default="")

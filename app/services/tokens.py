@@ -1,5 +1,9 @@
 """The one token service: encrypted storage of a provider's tokens and a valid access token on
-demand, refreshed under a lock so several workers never spend the same refresh token twice."""
+demand, refreshed under a lock so several workers never spend the same refresh token twice.
+
+It serves every purpose through a token *owner*: an object with `id`, `provider`, `status`,
+`status_reason`, `user`, `credential` and an `AUDIT_NAME` (an ExternalAccount for OneDrive; an
+email account, kept apart, for mail). A credential is only ever used for its own purpose."""
 
 import fcntl
 import logging
@@ -11,7 +15,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Credential, ExternalAccount
+from app.models import Credential
 from app.models.base import utcnow
 from app.models.external_account import CONNECTED, NEEDS_RECONNECT
 from app.services import audit, connectors, crypto
@@ -32,12 +36,12 @@ class TokenUnavailable(Exception):
         self.retry_after = retry_after
 
 
-def store(account: ExternalAccount, purpose: str, tokens: dict) -> Credential:
-    """Save a token response (encrypted) on the account; the caller commits."""
-    credential = account.credential or Credential(purpose=purpose)
+def store(owner, purpose: str, tokens: dict) -> Credential:
+    """Save a token response (encrypted) on the owner; the caller commits."""
+    credential = owner.credential or Credential(purpose=purpose)
     credential.purpose = purpose
     _apply(credential, tokens)
-    account.credential = credential
+    owner.credential = credential
     return credential
 
 
@@ -73,19 +77,19 @@ def _refresh_lock(credential_id: int):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def access_token_for(account: ExternalAccount, purpose: str) -> str:
-    """A valid access token for this account and purpose, refreshing when near expiry."""
-    credential = account.credential
-    if credential is None or credential.purpose != purpose or account.status != CONNECTED:
+def access_token_for(owner, purpose: str) -> str:
+    """A valid access token for this owner and purpose, refreshing when near expiry."""
+    credential = owner.credential
+    if credential is None or credential.purpose != purpose or owner.status != CONNECTED:
         raise TokenUnavailable("This account is not connected.", needs_reconnect=True)
     if credential.expires_at and credential.expires_at - REFRESH_MARGIN > utcnow():
         credential.last_used_at = utcnow()
         db.session.commit()
         return crypto.decrypt(credential.access_token_encrypted)
-    return _refresh(account, credential.id, purpose)
+    return _refresh(owner, credential.id, purpose)
 
 
-def _refresh(account: ExternalAccount, credential_id: int, purpose: str) -> str:
+def _refresh(owner, credential_id: int, purpose: str) -> str:
     db.session.commit()  # end any open read so the lock is taken in a fresh transaction
     with _refresh_lock(credential_id):
         db.session.expire_all()
@@ -94,16 +98,16 @@ def _refresh(account: ExternalAccount, credential_id: int, purpose: str) -> str:
             token = crypto.decrypt(credential.access_token_encrypted)  # another worker did it
             db.session.commit()
             return token
-        tokens = _call_refresh(account, credential, purpose)
+        tokens = _call_refresh(owner, credential, purpose)
         _apply(credential, tokens)
         credential.last_used_at = utcnow()
         db.session.commit()
         return tokens["access_token"]
 
 
-def _call_refresh(account: ExternalAccount, credential: Credential, purpose: str) -> dict:
-    spec = connectors.spec(account.provider)
-    connector = connectors.get(account.provider)
+def _call_refresh(owner, credential: Credential, purpose: str) -> dict:
+    spec = connectors.spec(owner.provider)
+    connector = connectors.get(owner.provider)
     if spec is None or connector is None or not connector.is_ready:
         db.session.rollback()
         raise TokenUnavailable("The connector is not configured. Please ask your administrator.")
@@ -119,7 +123,7 @@ def _call_refresh(account: ExternalAccount, credential: Credential, purpose: str
         )
     except module.MicrosoftError as error:
         if error.dead_grant:
-            mark_needs_reconnect(account, error.message)
+            mark_needs_reconnect(owner, error.message)
             raise TokenUnavailable(
                 "Microsoft no longer accepts this connection. Please reauthenticate.",
                 needs_reconnect=True,
@@ -128,20 +132,11 @@ def _call_refresh(account: ExternalAccount, credential: Credential, purpose: str
         raise TokenUnavailable(error.message, retry_after=error.retry_after) from error
 
 
-def mark_needs_reconnect(account: ExternalAccount, reason: str) -> None:
-    """Turn the account red and record why; commits."""
-    account = db.session.get(ExternalAccount, account.id)
-    account.status = NEEDS_RECONNECT
-    account.status_reason = reason[:500]
-    audit.record(
-        None,
-        "external_account.needs_reconnect",
-        target=account.user,
-        detail=f"{account.provider}: {reason[:300]}",
-    )
+def mark_needs_reconnect(owner, reason: str) -> None:
+    """Turn the owner red ("Needs reconnect") and record why; commits."""
+    owner = db.session.get(type(owner), owner.id)
+    owner.status = NEEDS_RECONNECT
+    owner.status_reason = reason[:500]
+    audit.record(None, f"{owner.AUDIT_NAME}.needs_reconnect", target=owner.user,
+                 detail=f"{owner.provider}: {reason[:300]}")
     db.session.commit()
-
-
-def credential_of(account_id: int) -> Credential | None:
-    """The credential row of an account."""
-    return db.session.scalar(select(Credential).where(Credential.account_id == account_id))

@@ -58,7 +58,7 @@ def upgrade():
 
     op.create_table('credentials',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=True),
     sa.Column('purpose', sa.String(length=32), nullable=False),
     sa.Column('scopes', sa.Text(), nullable=False),
     sa.Column('access_token_encrypted', sa.Text(), nullable=False),
