@@ -89,12 +89,30 @@ def access_token_for(owner, purpose: str) -> str:
     return _refresh(owner, credential.id, purpose)
 
 
-def _refresh(owner, credential_id: int, purpose: str) -> str:
+def force_refresh(owner, purpose: str, rejected: str) -> str:
+    """A new access token after the resource rejected `rejected` (HTTP 401), unless another
+    worker already replaced it; same lock and errors as `access_token_for`."""
+    credential = owner.credential
+    if credential is None or credential.purpose != purpose or owner.status != CONNECTED:
+        raise TokenUnavailable("This account is not connected.", needs_reconnect=True)
+    return _refresh(
+        owner,
+        credential.id,
+        purpose,
+        reusable=lambda c: crypto.decrypt(c.access_token_encrypted) != rejected,
+    )
+
+
+def _unexpired(credential: Credential) -> bool:
+    return bool(credential.expires_at and credential.expires_at - REFRESH_MARGIN > utcnow())
+
+
+def _refresh(owner, credential_id: int, purpose: str, reusable=_unexpired) -> str:
     db.session.commit()  # end any open read so the lock is taken in a fresh transaction
     with _refresh_lock(credential_id):
         db.session.expire_all()
         credential = db.session.get(Credential, credential_id)
-        if credential.expires_at and credential.expires_at - REFRESH_MARGIN > utcnow():
+        if reusable(credential):
             token = crypto.decrypt(credential.access_token_encrypted)  # another worker did it
             db.session.commit()
             return token
