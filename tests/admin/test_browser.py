@@ -1,0 +1,44 @@
+"""An admin connects a Microsoft account for a user through the pop-up, in Chromium."""
+
+import pytest
+
+from app.services import users
+from tests.conftest import browser_login
+
+pytestmark = pytest.mark.browser
+
+
+def test_admin_connects_for_a_user_who_then_sees_it(live_ms, page, browser):
+    with live_ms.app().app_context():
+        sally = users.create_user(None, "sally", "sally@crm.example", "sally-password",
+                                  first_name="Sally", last_name="Bronsen")
+        users.create_user(None, "admin", "admin@crm.example", "admin-password", is_admin=True)
+        sally_id = sally.id
+    browser_login(page, live_ms.url, "admin", "admin-password")
+    page.goto(f"{live_ms.url}/admin/users")
+    page.get_by_role("link", name="sally").click()
+    page.get_by_role("link", name="External Accounts").click()
+    assert page.url.endswith(f"/admin/users/{sally_id}/edit/external-accounts")
+    page.get_by_role("link", name="Create").click()
+    page.get_by_label("Application").select_option("microsoft")
+    with page.expect_popup() as popup_info:
+        page.get_by_role("button", name="Connect").click()
+    popup = popup_info.value
+    popup.get_by_role("button", name="Adele Vance").click()
+    popup.get_by_role("button", name="Accept").click()
+    page.wait_for_url(f"**/admin/users/{sally_id}/edit/external-accounts?flow=*")
+    assert page.get_by_text("adele@contoso.example is connected").is_visible()
+
+    page.goto(f"{live_ms.url}/profile/edit/external-accounts")
+    assert page.get_by_text("No external accounts yet").is_visible()
+
+    context = browser.new_context()
+    try:
+        user_page = context.new_page()
+        browser_login(user_page, live_ms.url, "sally", "sally-password")
+        user_page.goto(f"{live_ms.url}/profile/edit/external-accounts")
+        row = user_page.get_by_role("row", name="Microsoft")
+        assert "Adele Vance" in row.inner_text() and "Connected" in row.inner_text()
+        assert "Connected by admin on" in row.inner_text()
+    finally:
+        context.close()
