@@ -57,6 +57,10 @@ def register(app: Flask) -> None:
 
     app.cli.add_command(users_cli)
     app.cli.add_command(connector_cli)
+    from app.cli_tokens import keys_cli, tokens_cli
+
+    app.cli.add_command(tokens_cli)
+    app.cli.add_command(keys_cli)
     app.cli.add_command(seed_demo)
 
 

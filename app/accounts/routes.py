@@ -21,6 +21,7 @@ def _own() -> tuple[EditContext, views.Links]:
         account=lambda i: url_for("accounts.detail", account_id=i),
         connect=lambda i: url_for("accounts.reconnect", account_id=i),
         delete=lambda i: url_for("accounts.delete", account_id=i),
+        check=lambda i: url_for("accounts.check", account_id=i),
     )
     return context, links
 
@@ -62,3 +63,10 @@ def reconnect(account_id: int):
 def delete(account_id: int):
     """Delete one of my external accounts."""
     return views.delete(*_own(), account_id)
+
+
+@bp.route("/<int:account_id>/check")
+@login_required
+def check(account_id: int):
+    """Check that one of my external accounts still works."""
+    return views.check(*_own(), account_id)

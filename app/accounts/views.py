@@ -10,7 +10,7 @@ from app.accounts.forms import ConnectForm, CreateAccountForm
 from app.errors.handlers import wants_json
 from app.forms import ConfirmForm
 from app.profile.tabs import EditContext, render_tab
-from app.services import connectors, external_accounts, oauth_flow
+from app.services import connectors, external_accounts, oauth_flow, tokens
 
 TAB = "external-accounts"
 
@@ -23,6 +23,7 @@ class Links:
     account: Callable[[int], str]
     connect: Callable[[int], str]
     delete: Callable[[int], str]
+    check: Callable[[int], str]
 
 
 def _render(ctx: EditContext, links: Links, template: str, status: int | None = None, **values):
@@ -132,6 +133,19 @@ def detail(ctx: EditContext, links: Links, account_id: int):
         scope_words=words,
         label=spec.label,
     )
+
+
+def check(ctx: EditContext, links: Links, account_id: int):
+    """Check connection: a live call to Microsoft with the stored token (JSON or a flash)."""
+    account = external_accounts.account_of(ctx.subject, account_id) or abort(404)
+    try:
+        message, ok = external_accounts.check(account), True
+    except tokens.TokenUnavailable as error:
+        message, ok = error.message, False
+    if wants_json():
+        return jsonify(ok=ok, message=message), 200 if ok else 502
+    flash(message, "success" if ok else "error")
+    return redirect(links.account(account.id))
 
 
 def reconnect(ctx: EditContext, links: Links, account_id: int):

@@ -17,6 +17,7 @@ def admin_links(subject: User) -> views.Links:
         account=lambda i: url_for("admin.account_detail", user_id=subject.id, account_id=i),
         connect=lambda i: url_for("admin.account_reconnect", user_id=subject.id, account_id=i),
         delete=lambda i: url_for("admin.account_delete", user_id=subject.id, account_id=i),
+        check=lambda i: url_for("admin.account_check", user_id=subject.id, account_id=i),
     )
 
 
@@ -54,3 +55,9 @@ def account_reconnect(user_id: int, account_id: int):
 def account_delete(user_id: int, account_id: int):
     """Delete a user's external account."""
     return views.delete(*_for(user_id), account_id)
+
+
+@bp.route("/users/<int:user_id>/external-accounts/<int:account_id>/check")
+def account_check(user_id: int, account_id: int):
+    """Check that a user's external account still works."""
+    return views.check(*_for(user_id), account_id)

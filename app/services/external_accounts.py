@@ -7,7 +7,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import ExternalAccount, OAuthFlow, User
 from app.models.base import utcnow
-from app.models.external_account import CONNECTED, NOT_CONNECTED
+from app.models.external_account import CONNECTED, NEEDS_RECONNECT, NOT_CONNECTED
 from app.services import audit, connectors, oauth_flow, tokens
 
 PURPOSE = "onedrive"
@@ -39,6 +39,12 @@ def connected_account(user: User, provider: str) -> ExternalAccount | None:
     )
 
 
+def needing_reconnect(user: User) -> list[ExternalAccount]:
+    """The user's accounts Microsoft stopped accepting (for the banner)."""
+    return list(db.session.scalars(select(ExternalAccount).where(
+        ExternalAccount.user_id == user.id, ExternalAccount.status == NEEDS_RECONNECT)))
+
+
 def create(actor: User, owner: User, provider: str) -> tuple[ExternalAccount, bool]:
     """The owner's account for this application: the existing one (reused=True) or a new one."""
     existing = connected_account(owner, provider)
@@ -66,6 +72,30 @@ def start_connect(
         return_url=return_url,
         account_id=account.id,
         login_hint=owner.email if actor.id != owner.id else None,
+    )
+
+
+def check(account: ExternalAccount) -> str:
+    """Prove the connection works: ask Microsoft who the stored token belongs to. Raises
+    TokenUnavailable (with needs_reconnect when the user must reauthenticate)."""
+    module = connectors.REGISTRY[account.provider].module
+    token = tokens.access_token_for(account, PURPOSE)
+    try:
+        me = module.graph_me(token)
+    except module.MicrosoftError as error:
+        if error.status != 401:
+            raise tokens.TokenUnavailable(error.message, retry_after=error.retry_after) from error
+        try:
+            me = module.graph_me(tokens.force_refresh(account, PURPOSE, rejected=token))
+        except module.MicrosoftError as again:
+            if again.status == 401:
+                tokens.mark_needs_reconnect(account, again.message)
+            raise tokens.TokenUnavailable(
+                again.message, needs_reconnect=again.status == 401
+            ) from again
+    return (
+        f"The connection works: signed in as {me.get('displayName', '')} "
+        f"({me.get('userPrincipalName') or me.get('mail') or ''})."
     )
 
 

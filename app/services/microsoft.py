@@ -470,3 +470,46 @@ def authorize_error_message(error: str, description: str) -> str:
         return "You cancelled the connection to Microsoft."
     text = description.split("\r\n")[0].split(" Trace ID")[0].strip()
     return f"Microsoft could not complete the sign-in: {text or error}"
+
+
+# --- OneDrive through Graph (used by app/services/graph.py) --------------------------------------
+
+GRAPH_SIMPLE_UPLOAD_MAX = 4 * 1024 * 1024  # PUT .../content takes at most 4 MiB
+GRAPH_UPLOAD_CHUNK_UNIT = 320 * 1024  # upload-session fragments are multiples of 320 KiB
+GRAPH_UPLOAD_CHUNK_MAX = 32 * GRAPH_UPLOAD_CHUNK_UNIT  # 10 MiB: the largest fragment we send
+GRAPH_NAME_CONFLICT = "nameAlreadyExists"  # error code of conflictBehavior=fail
+# Drive and item ids are opaque but never contain "/", "?", "#", ":" or dots.
+GRAPH_ID_PATTERN = r"[A-Za-z0-9!_-]{1,256}"
+
+
+def graph_me(access_token: str) -> dict:
+    """Who the token belongs to, from Graph `/me` (proves the OneDrive connection works)."""
+    url = f"{current_app.config['MICROSOFT_GRAPH_URL']}/me"
+    response = _http(
+        "GET",
+        url,
+        headers={"Authorization": f"Bearer {access_token}"},
+        params={"$select": "id,displayName,userPrincipalName,mail"},
+    )
+    if response.status_code == 401:
+        raise MicrosoftError(
+            "Microsoft did not accept the access token.", error="unauthorized", status=401
+        )
+    if response.status_code != 200:
+        raise _graph_error(response)
+    return response.json()
+
+
+def _graph_error(response: requests.Response) -> MicrosoftError:
+    retry_after = response.headers.get("Retry-After")
+    retry = int(retry_after) if retry_after and retry_after.isdigit() else None
+    try:
+        message = response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = f"HTTP {response.status_code}"
+    return MicrosoftError(
+        f"Microsoft Graph answered: {message}",
+        status=response.status_code,
+        retry_after=retry,
+        transient=response.status_code in (429, 500, 502, 503, 504),
+    )

@@ -22,6 +22,7 @@ from app.services import audit, connectors, crypto
 
 log = logging.getLogger(__name__)
 REFRESH_MARGIN = timedelta(minutes=5)
+USE_RECORD_INTERVAL = timedelta(minutes=10)
 
 
 class TokenUnavailable(Exception):
@@ -82,11 +83,18 @@ def access_token_for(owner, purpose: str) -> str:
     credential = owner.credential
     if credential is None or credential.purpose != purpose or owner.status != CONNECTED:
         raise TokenUnavailable("This account is not connected.", needs_reconnect=True)
-    if credential.expires_at and credential.expires_at - REFRESH_MARGIN > utcnow():
-        credential.last_used_at = utcnow()
-        db.session.commit()
+    if _unexpired(credential):
+        _touch(credential)
         return crypto.decrypt(credential.access_token_encrypted)
     return _refresh(owner, credential.id, purpose)
+
+
+def _touch(credential: Credential) -> None:
+    """Note the use (for the idle report) at most every few minutes, not on every request."""
+    now = utcnow()
+    if credential.last_used_at is None or now - credential.last_used_at > USE_RECORD_INTERVAL:
+        credential.last_used_at = now
+        db.session.commit()
 
 
 def force_refresh(owner, purpose: str, rejected: str) -> str:
@@ -100,6 +108,19 @@ def force_refresh(owner, purpose: str, rejected: str) -> str:
         credential.id,
         purpose,
         reusable=lambda c: crypto.decrypt(c.access_token_encrypted) != rejected,
+    )
+
+
+def refresh_now(owner, purpose: str) -> str:
+    """Redeem the refresh token now (cron keeps idle tokens alive), unless another worker
+    refreshed it since this call began."""
+    credential = owner.credential
+    if credential is None or credential.purpose != purpose or owner.status != CONNECTED:
+        raise TokenUnavailable("This account is not connected.", needs_reconnect=True)
+    started = utcnow()
+    return _refresh(
+        owner, credential.id, purpose,
+        reusable=lambda c: c.refreshed_at is not None and c.refreshed_at >= started,
     )
 
 

@@ -6,41 +6,15 @@ Set SCREENSHOT_DIR to save a screenshot of the login, Profile and User Managemen
 
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
-from tests import conftest
 from tests.conftest import browser_login
 
 pytestmark = pytest.mark.browser
 
 SCREENSHOT_DIR = os.environ.get("SCREENSHOT_DIR", "")
-
-
-@pytest.fixture(autouse=True)
-def _wait_through_slow_worker_boot(monkeypatch):
-    """Work around conftest.wait_for_http giving up on a ReadTimeout.
-
-    gunicorn's socket accepts connections before its workers have imported the app (about 1 s
-    each on a 2-CPU machine), so the first /healthz can outlast the 1 s read timeout; the fixture
-    only retries on ConnectionError. Retry on Timeout as well, within the same 20 s budget.
-    Remove once wait_for_http catches requests.Timeout itself.
-    """
-    original = conftest.wait_for_http
-
-    def wait_for_http(url, process, timeout=20.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return original(url, process, timeout=max(deadline - time.monotonic(), 0.1))
-            except requests.Timeout:
-                if time.monotonic() >= deadline:
-                    raise
-
-    monkeypatch.setattr(conftest, "wait_for_http", wait_for_http)
 
 
 def screenshot(page, name: str) -> None:

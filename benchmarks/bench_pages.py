@@ -1,0 +1,403 @@
+"""Throughput of the Profile page against a bare Flask app, and SQL statements per page.
+
+Run from the project root:  .venv/bin/python benchmarks/bench_pages.py
+
+1. A temporary SQLite database is migrated with `flask db upgrade` and seeded with 10,000 users
+   (one bulk INSERT) plus one real admin with a known password (through the users service).
+2. gunicorn (4 sync workers) serves the app, and separately the bare "hello" app of hello_app.py
+   with the same settings. One sign-in through the login form gives the session cookie.
+3. wrk (its own process) drives /profile/ and hello for a fixed time; the ratio of their
+   requests/second says how much the app costs over Flask itself (target >= 0.4).
+4. In-process, with the Flask test client and a `before_cursor_execute` listener on db.engine,
+   count the SQL statements of /profile/ and of Admin > User Management pages 1 and 200
+   (target: the same on every page, at most 5).
+
+Every process and temporary file is cleaned up; every HTTP call has a timeout.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from multiprocessing import Pool
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SEED_USERS = 10_000
+WORKERS = 4
+USERNAME = "bench-admin"
+PASSWORD = "bench-admin-password"
+HTTP_TIMEOUT = (3, 10)  # (connect, read) seconds for every request this script makes
+RATIO_TARGET = 0.4
+MAX_STATEMENTS = 5
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_env(workdir: Path, url: str) -> dict:
+    """The environment of the migration and of both gunicorns."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "DATABASE_URL"))}
+    env.update(
+        APP_ENV="testing",
+        DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}",
+        SECRET_KEY="bench-secret-key-not-for-production",
+        TOKEN_ENCRYPTION_KEYS="0TnsH0cvuKfQ6LsZ4Yb0xVwNpyLdOJN5yqqR8BRTIHk=",
+        INSTANCE_PATH=str(workdir),
+        PUBLIC_BASE_URL=url,
+    )
+    return env
+
+
+def start_gunicorn(stack: ExitStack, target: str, port: int, env: dict, log: Path, chdir: Path):
+    """gunicorn with WORKERS sync workers; stopped when `stack` closes. Waits until it answers."""
+    log_file = stack.enter_context(open(log, "w"))  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(WORKERS),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "60",
+            "--chdir",
+            str(chdir),
+            target,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    stack.callback(stop, process)
+    wait_until_up(f"http://127.0.0.1:{port}/", process, log)
+    return process
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate a child (gunicorn stops its workers) and reap it."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    """Wait until every worker has booted and `url` answers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn exited:\n{log.read_text()[-2000:]}")
+        booted = log.read_text().count("Booting worker")
+        try:
+            requests.get(url, timeout=1, allow_redirects=False)
+            if booted >= WORKERS:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout} s:\n{log.read_text()[-2000:]}")
+
+
+# --- database ----------------------------------------------------------------------------------
+
+
+def migrate(env: dict) -> None:
+    """`flask db upgrade` on the temporary database."""
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app:create_app", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode:
+        raise SystemExit(f"migration failed:\n{result.stdout}{result.stderr}")
+
+
+def make_app(env: dict):
+    """The app in this process, configured like the gunicorn one."""
+    from app import create_app
+    from config import Config
+
+    return create_app(
+        Config,
+        APP_ENV=env["APP_ENV"],
+        SQLALCHEMY_DATABASE_URI=env["DATABASE_URL"],
+        SECRET_KEY=env["SECRET_KEY"],
+        TOKEN_ENCRYPTION_KEYS=env["TOKEN_ENCRYPTION_KEYS"],
+        INSTANCE_PATH=env["INSTANCE_PATH"],
+        PUBLIC_BASE_URL=env["PUBLIC_BASE_URL"],
+    )
+
+
+def seed(env: dict) -> float:
+    """10,000 users in one executemany, and the real admin through the users service."""
+    from sqlalchemy import insert
+    from werkzeug.security import generate_password_hash
+
+    from app.extensions import db
+    from app.models import User
+    from app.models.base import utcnow
+    from app.services import users
+
+    started = time.perf_counter()
+    app = make_app(env)
+    with app.app_context():
+        shared_hash = generate_password_hash("seeded-user-password", method="scrypt")
+        now = utcnow()
+        rows = [
+            {
+                "username": f"user{n:05d}",
+                "email": f"user{n:05d}@crm.example",
+                "password_hash": shared_hash,
+                "first_name": f"First{n}",
+                "last_name": f"Last{n}",
+                "title": "",
+                "department": "Sales" if n % 2 else "Support",
+                "phone": "",
+                "time_zone": "UTC",
+                "is_admin": False,
+                "active": n % 10 != 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for n in range(SEED_USERS)
+        ]
+        db.session.execute(insert(User), rows)
+        db.session.commit()
+        users.create_user(
+            None,
+            USERNAME,
+            "bench-admin@crm.example",
+            PASSWORD,
+            is_admin=True,
+            first_name="Bench",
+            last_name="Admin",
+        )
+        db.engine.dispose()
+    return time.perf_counter() - started
+
+
+# --- HTTP --------------------------------------------------------------------------------------
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of a rendered form."""
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html
+    )
+    if not match:
+        raise SystemExit("no CSRF token on the login page")
+    return match.group(1)
+
+
+def sign_in(base: str) -> str:
+    """Sign in through the login form; the value of the session cookie."""
+    with requests.Session() as http:
+        page = http.get(f"{base}/login", timeout=HTTP_TIMEOUT)
+        response = http.post(
+            f"{base}/login",
+            data={"csrf_token": csrf_token(page.text), "username": USERNAME, "password": PASSWORD},
+            timeout=HTTP_TIMEOUT,
+            allow_redirects=False,
+        )
+        if response.status_code != 302:
+            raise SystemExit(f"sign-in failed with {response.status_code}")
+        cookie = http.cookies.get("session")
+    check = requests.get(
+        f"{base}/profile/", cookies={"session": cookie}, timeout=HTTP_TIMEOUT, allow_redirects=False
+    )
+    if check.status_code != 200 or "Bench Admin" not in check.text:
+        raise SystemExit(f"/profile/ with the session cookie answered {check.status_code}")
+    return cookie
+
+
+def wrk(url: str, seconds: int, cookie: str | None) -> tuple[float, str]:
+    """Requests/second from wrk -t2 -c16, and a note about errors if any."""
+    command = ["wrk", "-t2", "-c16", f"-d{seconds}s", "--timeout", "5s"]
+    if cookie:
+        command += ["-H", f"Cookie: session={cookie}"]
+    result = subprocess.run(
+        [*command, url], capture_output=True, text=True, timeout=seconds + 30, check=True
+    )
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    if not rate:
+        raise SystemExit(f"cannot read wrk's output:\n{result.stdout}{result.stderr}")
+    notes = re.findall(r"(Non-2xx or 3xx responses: \d+|Socket errors: .*)", result.stdout)
+    return float(rate.group(1)), "; ".join(notes)
+
+
+def _python_client(job: tuple[str, float, str | None]) -> int:
+    """One load process: GET `url` in a loop until the deadline; the number of 200s."""
+    url, deadline, cookie = job
+    done = 0
+    with requests.Session() as http:
+        if cookie:
+            http.cookies.set("session", cookie)
+        while time.monotonic() < deadline:
+            if http.get(url, timeout=HTTP_TIMEOUT, allow_redirects=False).status_code == 200:
+                done += 1
+    return done
+
+
+def python_load(url: str, seconds: int, cookie: str | None) -> tuple[float, str]:
+    """The fallback when wrk is missing: 8 processes of sequential requests."""
+    processes = 8
+    with Pool(processes) as pool:
+        deadline = time.monotonic() + seconds
+        counts = pool.map(_python_client, [(url, deadline, cookie)] * processes)
+    return sum(counts) / seconds, "python load generator (no wrk)"
+
+
+def measure(url: str, seconds: int, cookie: str | None = None) -> tuple[float, str]:
+    """Warm up for 2 s, then measure requests/second for `seconds`."""
+    drive = wrk if shutil.which("wrk") else python_load
+    drive(url, 2, cookie)
+    return drive(url, seconds, cookie)
+
+
+# --- SQL statements ----------------------------------------------------------------------------
+
+
+def count_statements(env: dict) -> dict[str, int]:
+    """SQL statements of each page, for a signed-in admin, with the test client.
+
+    No app context is held open around the requests: each request gets a fresh one (a fresh `g`
+    and database session), as under gunicorn, so nothing cached by a previous request hides a query.
+    """
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    app = make_app(env)
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+
+    def listener(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    paths = {
+        "/profile/": "/profile/",
+        "User Management p.1": "/admin/users",
+        "User Management p.200": "/admin/users?page=200",
+    }
+    counts = {}
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        client = app.test_client()
+        token = csrf_token(client.get("/login").get_data(as_text=True))
+        response = client.post(
+            "/login", data={"csrf_token": token, "username": USERNAME, "password": PASSWORD}
+        )
+        if response.status_code != 302:
+            raise SystemExit(f"test-client sign-in failed with {response.status_code}")
+        for label, path in paths.items():
+            client.get(path)  # warm: first use of each template and statement
+            statements.clear()
+            response = client.get(path)
+            if response.status_code != 200:
+                raise SystemExit(f"{path} answered {response.status_code}")
+            counts[label] = len(statements)
+        if "user00199" not in client.get("/admin/users?page=9").get_data(as_text=True):
+            raise SystemExit("the user list does not page through the seeded users as expected")
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+        engine.dispose()
+    return counts
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def report(rows: list[tuple[str, str, str, bool]]) -> None:
+    """One small table: figure, value, target, and whether the target is met."""
+    widths = [max(len(str(r[i])) for r in rows) for i in range(3)]
+    header = ("figure", "value", "target")
+    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + "  ok"
+    print(line)
+    print("-" * len(line))
+    for figure, value, target, ok in rows:
+        cells = (figure.ljust(widths[0]), value.rjust(widths[1]), target.ljust(widths[2]))
+        print("  ".join(cells) + ("  yes" if ok else "  NO"))
+
+
+def main() -> int:
+    """Set up, measure, report, clean up."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    args = parser.parse_args()
+
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crm-bench-")))
+        app_port, hello_port = free_port(), free_port()
+        app_url, hello_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{hello_port}"
+        env = server_env(workdir, app_url)
+
+        migrate(env)
+        seconds = seed(env)
+        print(f"seeded {SEED_USERS + 1} users in {seconds:.1f} s")
+        counts = count_statements(env)
+
+        start_gunicorn(stack, "app:create_app()", app_port, env, workdir / "app.log", ROOT)
+        start_gunicorn(
+            stack, "hello_app:app", hello_port, env, workdir / "hello.log", ROOT / "benchmarks"
+        )
+        cookie = sign_in(app_url)
+
+        hello_rate, hello_note = measure(f"{hello_url}/", args.seconds)
+        profile_rate, profile_note = measure(f"{app_url}/profile/", args.seconds, cookie)
+        for label, note in (("hello", hello_note), ("/profile/", profile_note)):
+            if note:
+                print(f"{label}: {note}")
+
+    ratio = profile_rate / hello_rate
+    # Constant: the list costs the same on page 200 as on page 1 (no query per row or per page).
+    constant = counts["User Management p.1"] == counts["User Management p.200"]
+    rows = [
+        ("hello req/s (4 workers)", f"{hello_rate:.0f}", "baseline", True),
+        ("/profile/ req/s (4 workers)", f"{profile_rate:.0f}", "-", True),
+        ("/profile/ / hello", f"{ratio:.2f}", f">= {RATIO_TARGET}", ratio >= RATIO_TARGET),
+    ]
+    rows += [
+        (
+            f"SQL statements {label}",
+            str(n),
+            f"<= {MAX_STATEMENTS}, constant",
+            n <= MAX_STATEMENTS and constant,
+        )
+        for label, n in counts.items()
+    ]
+    print()
+    report(rows)
+    return 0 if all(row[3] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
