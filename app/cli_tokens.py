@@ -1,5 +1,7 @@
 """Operator commands for tokens and keys: `flask tokens refresh|status`, `flask keys rotate`."""
 
+import sys
+
 import click
 
 from app.services import keys, token_jobs
@@ -16,8 +18,7 @@ def tokens_cli():
 def refresh(idle_days):
     """Refresh idle tokens so none reaches Microsoft's 90-day inactivity expiry."""
     ids = token_jobs.idle_credentials(idle_days)
-    with click.progressbar(length=len(ids), label="Refreshing", file=click.get_text_stream(
-            "stderr")) as bar:
+    with click.progressbar(length=len(ids), label="Refreshing", file=sys.stderr) as bar:
         summary = token_jobs.refresh_idle(idle_days, progress=bar.update)
     click.echo(f"Refreshed {summary.refreshed}, needs reconnect {summary.needs_reconnect}, "
                f"failed {len(summary.failed)} (of {len(ids)} idle for {idle_days}+ days).")
@@ -47,7 +48,7 @@ def keys_cli():
 def rotate(batch_size):
     """Re-encrypt every stored secret with the first key; then old keys can be removed."""
     with click.progressbar(length=keys.count_rows(), label="Re-encrypting",
-                           file=click.get_text_stream("stderr")) as bar:
+                           file=sys.stderr) as bar:
         report = keys.rotate_all(batch_size, progress=bar.update)
     click.echo(f"Re-encrypted {report.rotated} values.")
     for failure in report.failures:

@@ -206,6 +206,17 @@ class LiveServer:
         self.env = env
         self.database_url = database_url
 
+    @contextmanager
+    def db(self):
+        """An app context on the live server's database; connections closed afterwards."""
+        app = self.app()
+        with app.app_context():
+            try:
+                yield app
+            finally:
+                db.session.remove()
+                db.engine.dispose()
+
     def app(self):
         """An app object in this process on the live server's database, for setup and checks."""
         return create_app(
@@ -232,8 +243,9 @@ def _gunicorn_env(url: str, database_url: str, instance: Path, extra: dict) -> d
 
 
 @contextmanager
-def running_app(folder: Path, extra_env: dict | None = None, workers: int = 2,
-                database_url: str | None = None):
+def running_app(
+    folder: Path, extra_env: dict | None = None, workers: int = 2, database_url: str | None = None
+):
     """gunicorn serving the real app on a free port, on a migrated database."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -241,13 +253,29 @@ def running_app(folder: Path, extra_env: dict | None = None, workers: int = 2,
     env = _gunicorn_env(url, database_url, folder, extra_env or {})
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app:create_app", "db", "upgrade"],
-        cwd=ROOT, env=env, check=True, capture_output=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
     )
     with open(folder / "gunicorn.log", "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
-             "--timeout", "60", "app:create_app()"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-w",
+                str(workers),
+                "-b",
+                f"127.0.0.1:{port}",
+                "--timeout",
+                "60",
+                "app:create_app()",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             wait_for_http(f"{url}/healthz", process)
@@ -272,16 +300,28 @@ def live_ms(tmp_path, standin):
     requests.delete(f"{standin}/_standin/faults", timeout=10)
     with running_app(tmp_path, env) as server:
         client_id, secret = STANDIN_CLIENT
-        requests.post(f"{standin}/_standin/clients", timeout=10, json={
-            "client_id": client_id, "client_secret": secret,
-            "redirect_uris": [f"{server.url}/oauth/microsoft/callback"]})
+        requests.post(
+            f"{standin}/_standin/clients",
+            timeout=10,
+            json={
+                "client_id": client_id,
+                "client_secret": secret,
+                "redirect_uris": [f"{server.url}/oauth/microsoft/callback"],
+            },
+        )
         server.standin = standin
-        with server.app().app_context():
+        with server.db():
             from app.services import connectors
 
-            connectors.save(None, "microsoft", client_id=client_id, client_secret=secret,
-                            single_tenant=False, tenant="", enabled=True)
-            db.engine.dispose()
+            connectors.save(
+                None,
+                "microsoft",
+                client_id=client_id,
+                client_secret=secret,
+                single_tenant=False,
+                tenant="",
+                enabled=True,
+            )
         yield server
 
 

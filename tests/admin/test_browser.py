@@ -9,9 +9,15 @@ pytestmark = pytest.mark.browser
 
 
 def test_admin_connects_for_a_user_who_then_sees_it(live_ms, page, browser):
-    with live_ms.app().app_context():
-        sally = users.create_user(None, "sally", "sally@crm.example", "sally-password",
-                                  first_name="Sally", last_name="Bronsen")
+    with live_ms.db():
+        sally = users.create_user(
+            None,
+            "sally",
+            "sally@crm.example",
+            "sally-password",
+            first_name="Sally",
+            last_name="Bronsen",
+        )
         users.create_user(None, "admin", "admin@crm.example", "admin-password", is_admin=True)
         sally_id = sally.id
     browser_login(page, live_ms.url, "admin", "admin-password")

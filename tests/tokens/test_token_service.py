@@ -53,8 +53,9 @@ def test_a_dead_grant_turns_the_account_red(account, ms, client, mode):
     assert raised.value.needs_reconnect
     db.session.expire_all()
     assert account.status == "needs_reconnect"
-    assert db.session.scalar(select(AuditEvent).where(
-        AuditEvent.action == "external_account.needs_reconnect"))
+    assert db.session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "external_account.needs_reconnect")
+    )
     home = client.get("/home").get_data(as_text=True)
     assert "no longer accepts the connection" in home and "Reauthenticate" in home
     listing = client.get("/profile/edit/external-accounts").get_data(as_text=True)
@@ -102,13 +103,15 @@ def test_check_connection_page(account, client):
 
 def test_check_refreshes_once_on_401_then_marks_needs_reconnect(account, ms, client):
     ms.fault("graph", "401", count=1)
-    response = client.get(f"/profile/external-accounts/{account.id}/check",
-                          headers={"Accept": "application/json"})
+    response = client.get(
+        f"/profile/external-accounts/{account.id}/check", headers={"Accept": "application/json"}
+    )
     assert response.get_json()["ok"] is True
     assert ms.stats()["token.refresh_token"] == 1
     ms.fault("graph", "401", count=2)
-    response = client.get(f"/profile/external-accounts/{account.id}/check",
-                          headers={"Accept": "application/json"})
+    response = client.get(
+        f"/profile/external-accounts/{account.id}/check", headers={"Accept": "application/json"}
+    )
     assert response.status_code == 502
     db.session.expire_all()
     assert account.status == "needs_reconnect"
