@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 from flask import g
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from app import create_app
 from app.extensions import db
@@ -168,6 +168,22 @@ def auth(client, make_user):
     make_user("sally", "sally-password", first_name="Sally", last_name="Bronsen")
     make_user("admin", "admin-password", admin=True, first_name="Ada", last_name="Admin")
     return AuthActions(client)
+
+
+def count_statements(client, path: str) -> int:
+    """How many SQL statements one GET of `path` executes (it must answer 200)."""
+    seen = []
+
+    def count(*args):
+        seen.append(args[2])
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        response = client.get(path)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert response.status_code == 200, path
+    return len(seen)
 
 
 def csrf_token(html: str) -> str:

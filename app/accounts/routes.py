@@ -1,21 +1,14 @@
 """External Accounts on the signed-in user's own profile."""
 
 from flask import url_for
-from flask_login import current_user, login_required
+from flask_login import login_required
 
 from app.accounts import bp, views
-from app.profile.tabs import EditContext, Tab, register_tab
+from app.profile.tabs import EditContext, Tab, own_context, register_tab
 
 
 def _own() -> tuple[EditContext, views.Links]:
-    user = current_user._get_current_object()
-    context = EditContext(
-        subject=user,
-        actor=user,
-        tab_url=lambda slug: url_for("profile.edit", tab=slug),
-        cancel_url=url_for("profile.view"),
-        as_admin=False,
-    )
+    context = own_context()
     links = views.Links(
         new=url_for("accounts.new"),
         account=lambda i: url_for("accounts.detail", account_id=i),

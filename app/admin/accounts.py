@@ -1,13 +1,12 @@
 """An admin's view of a user's External Accounts: the same pages, acting for that user."""
 
 from flask import url_for
-from flask_login import current_user
 
 from app.accounts import views
 from app.admin import bp
 from app.extensions import db
 from app.models import User
-from app.profile.tabs import EditContext
+from app.profile.tabs import EditContext, admin_context
 
 
 def admin_links(subject: User) -> views.Links:
@@ -23,13 +22,7 @@ def admin_links(subject: User) -> views.Links:
 
 def _for(user_id: int) -> tuple[EditContext, views.Links]:
     subject = db.get_or_404(User, user_id)
-    context = EditContext(
-        subject=subject,
-        actor=current_user._get_current_object(),
-        tab_url=lambda slug: url_for("admin.edit_user", user_id=subject.id, tab=slug),
-        cancel_url=url_for("admin.user_list"),
-        as_admin=True,
-    )
+    context = admin_context(subject)
     return context, admin_links(subject)
 
 

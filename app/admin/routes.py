@@ -9,7 +9,7 @@ from app.admin.sections import SECTIONS, Section, register_section
 from app.extensions import db
 from app.forms import ConfirmForm
 from app.models import User
-from app.profile.tabs import EditContext, dispatch
+from app.profile.tabs import admin_context, dispatch
 from app.services import users
 
 register_section(
@@ -64,14 +64,7 @@ def edit_user_default(user_id: int):
 def edit_user(user_id: int, tab: str):
     """An admin's Edit page of a user: the same tabs as the user's own."""
     subject = db.get_or_404(User, user_id)
-    context = EditContext(
-        subject=subject,
-        actor=current_user._get_current_object(),
-        tab_url=lambda slug: url_for("admin.edit_user", user_id=subject.id, tab=slug),
-        cancel_url=url_for("admin.user_list"),
-        as_admin=True,
-    )
-    return dispatch(tab, context)
+    return dispatch(tab, admin_context(subject))
 
 
 @bp.route("/users/<int:user_id>/deactivate", methods=["POST"])

@@ -4,7 +4,7 @@ from flask import redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from app.profile import bp
-from app.profile.tabs import EditContext, dispatch
+from app.profile.tabs import dispatch, own_context
 
 
 @bp.route("/")
@@ -25,12 +25,4 @@ def edit_default():
 @login_required
 def edit(tab: str):
     """The Edit page of the signed-in user; each tab has its own URL."""
-    user = current_user._get_current_object()
-    context = EditContext(
-        subject=user,
-        actor=user,
-        tab_url=lambda slug: url_for("profile.edit", tab=slug),
-        cancel_url=url_for("profile.view"),
-        as_admin=False,
-    )
-    return dispatch(tab, context)
+    return dispatch(tab, own_context())

@@ -7,7 +7,8 @@ views never need to know every tab.
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import abort, render_template
+from flask import abort, render_template, url_for
+from flask_login import current_user
 
 
 @dataclass(frozen=True)
@@ -62,3 +63,26 @@ def render_tab(context: EditContext, slug: str, template: str, status: int | Non
         **values,
     )
     return body, status
+
+
+def own_context() -> EditContext:
+    """The signed-in user editing their own record (Profile > Edit)."""
+    user = current_user._get_current_object()
+    return EditContext(
+        subject=user,
+        actor=user,
+        tab_url=lambda slug: url_for("profile.edit", tab=slug),
+        cancel_url=url_for("profile.view"),
+        as_admin=False,
+    )
+
+
+def admin_context(subject) -> EditContext:
+    """The signed-in admin editing another user's record (Admin > User Management)."""
+    return EditContext(
+        subject=subject,
+        actor=current_user._get_current_object(),
+        tab_url=lambda slug: url_for("admin.edit_user", user_id=subject.id, tab=slug),
+        cancel_url=url_for("admin.user_list"),
+        as_admin=True,
+    )

@@ -4,13 +4,14 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEvent, Credential, ExternalAccount, User
 from app.models.base import utcnow
 from app.services import crypto
 from tests.accounts.conftest import CLIENT_SECRET, connect
+from tests.conftest import count_statements
 
 
 def _user(username):
@@ -105,21 +106,6 @@ def test_audit_log_page_filters_and_never_holds_secrets(admin, client, app):
             assert secret not in row.detail
 
 
-def _statements(client, path):
-    seen = []
-
-    def count(*args):
-        seen.append(args[2])
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        response = client.get(path)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-    assert response.status_code == 200
-    return len(seen)
-
-
 def _bulk_accounts(n, start=0):
     users = [
         {
@@ -184,9 +170,9 @@ def _bulk_accounts(n, start=0):
 
 def test_connections_overview_is_constant_in_sql_and_marks_idle(admin, client):
     _bulk_accounts(30)
-    small = _statements(client, "/admin/connections?page=2")
+    small = count_statements(client, "/admin/connections?page=2")
     _bulk_accounts(1000, start=30)
-    large = _statements(client, "/admin/connections?page=20")
+    large = count_statements(client, "/admin/connections?page=20")
     assert small == large <= 6
     page = client.get("/admin/connections?filter=attention").get_data(as_text=True)
     assert "Idle" in page and "Connected</span>" not in page

@@ -1,9 +1,10 @@
 """Admin page and User Management."""
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditEvent, User
+from tests.conftest import count_statements
 
 
 def _user(username):
@@ -158,28 +159,13 @@ def test_search_and_pagination(auth, client, app):
     assert client.get("/admin/users?page=abc").status_code == 200
 
 
-def _count_statements(app, client, path):
-    statements = []
-
-    def _count(*args):
-        statements.append(args[2])
-
-    event.listen(db.engine, "before_cursor_execute", _count)
-    try:
-        response = client.get(path)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", _count)
-    assert response.status_code == 200
-    return len(statements)
-
-
 def test_user_list_statement_count_does_not_grow(auth, client, app):
     auth.login("admin", "admin-password")
     db.session.add_all(
         User(username=f"s{n:02}", email=f"s{n:02}@x.example", password_hash="x") for n in range(30)
     )
     db.session.commit()
-    small = _count_statements(app, client, "/admin/users?page=2")
+    small = count_statements(client, "/admin/users?page=2")
     db.session.execute(
         User.__table__.insert(),
         [
@@ -200,5 +186,5 @@ def test_user_list_statement_count_does_not_grow(auth, client, app):
         ],
     )
     db.session.commit()
-    large = _count_statements(app, client, "/admin/users?page=40")
+    large = count_statements(client, "/admin/users?page=40")
     assert small == large <= 5
