@@ -29,8 +29,8 @@ run: install
 	$(BIN)/flask db upgrade
 	@echo "Demo users:"
 	@$(BIN)/flask seed-demo
-	$(BIN)/flask connector set microsoft --client-id $(DEMO_CLIENT_ID) \
-		--client-secret $(DEMO_CLIENT_SECRET)
+	CONNECTOR_CLIENT_SECRET=$(DEMO_CLIENT_SECRET) \
+		$(BIN)/flask connector set microsoft --client-id $(DEMO_CLIENT_ID)
 	@bash scripts/run.sh "$(BIN)" "$(HOST)" "$(PORT)" "$(STANDIN_PORT)" \
 		"$(DEMO_CLIENT_ID):$(DEMO_CLIENT_SECRET):$(PUBLIC_BASE_URL)/oauth/microsoft/callback"
 

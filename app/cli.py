@@ -72,11 +72,15 @@ def connector_cli():
 @connector_cli.command("set")
 @click.argument("provider")
 @click.option("--client-id", required=True)
-@click.option("--client-secret", help="Kept when omitted (once one is stored).")
+@click.option("--client-secret", envvar="CONNECTOR_CLIENT_SECRET",
+              help="Or set CONNECTOR_CLIENT_SECRET (kept out of `ps`); kept when omitted.")
+@click.option("--prompt-secret", is_flag=True, help="Ask for the client secret (hidden).")
 @click.option("--tenant", default="", help="A tenant GUID or verified domain (single-tenant).")
 @click.option("--disable", is_flag=True, help="Store the settings but let nobody connect.")
-def connector_set(provider, client_id, client_secret, tenant, disable):
+def connector_set(provider, client_id, client_secret, prompt_secret, tenant, disable):
     """Store a connector's client ID, secret (encrypted) and tenant."""
+    if prompt_secret:
+        client_secret = click.prompt("Client secret", hide_input=True)
     if connectors.spec(provider) is None:
         raise click.ClickException(f"Unknown connector {provider!r}.")
     try:

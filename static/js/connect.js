@@ -41,12 +41,13 @@
     const finish = () => {
       if (done) return;
       done = true;
-      window.removeEventListener("message", onMessage);
-      if (channel) channel.close();
       window.clearTimeout(timer);
       fetch(flow.status_url, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then((r) => r.json())
         .then((body) => {
+          if (body.pending) { done = false; timer = window.setTimeout(poll, POLL_MS); return; }
+          window.removeEventListener("message", onMessage);
+          if (channel) channel.close();
           if (body.next) window.location.assign(body.next);
           else status(form, body.message || "The connection failed.", "error");
         })
