@@ -47,6 +47,12 @@ def configure_secrets(app: Flask) -> None:
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'app.db'}"
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A ping per checkout buys nothing for an in-process database; keep it for servers.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "pool_pre_ping": False,
+        }
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql://"):
         app.config["SQLALCHEMY_DATABASE_URI"] = app.config["SQLALCHEMY_DATABASE_URI"].replace(
             "postgresql://", "postgresql+psycopg://", 1
@@ -84,6 +90,7 @@ def register_blueprints(app: Flask) -> None:
     from app.accounts import bp as accounts_bp
     from app.admin import bp as admin_bp
     from app.auth import bp as auth_bp
+    from app.drive import bp as drive_bp
     from app.main import bp as main_bp
     from app.main import registry
     from app.oauth import bp as oauth_bp
@@ -95,6 +102,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(accounts_bp, url_prefix="/profile/external-accounts")
     app.register_blueprint(oauth_bp)
+    app.register_blueprint(drive_bp, url_prefix="/drive")
     registry.register(app)
 
 

@@ -1,0 +1,170 @@
+"""Cloud Drive: full pages that browse and download without script, and the JSON API of the Home
+dashlet. Every call acts through the signed-in user's own Microsoft account; state-changing
+calls are CSRF-protected (the script sends X-CSRFToken)."""
+
+from flask import Response, jsonify, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from app.drive import bp, shapes
+from app.main.registry import Dashlet, register_dashlet
+from app.services import cloud_drive, microsoft
+from app.services.cloud_drive import Folder
+from app.services.graph import (
+    DriveError,
+    InvalidRequest,
+    NameConflict,
+    NeedsReconnect,
+    NotConnected,
+)
+
+register_dashlet(Dashlet("cloud_drive", "drive/_dashlet.html"))
+bp.add_app_template_global(shapes, "drive_shapes")
+
+
+@bp.before_request
+@login_required
+def _signed_in():
+    """Every Cloud Drive page and call needs a signed-in user."""
+
+
+@bp.app_template_global("cloud_drive_connection")
+def connection():
+    """The dashlet's connection state for the signed-in user (no call to Microsoft)."""
+    return cloud_drive.connection_of(current_user)
+
+
+def _user():
+    return current_user._get_current_object()
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
+
+
+def _item() -> tuple[str, str]:
+    source = request.args if request.method in ("GET", "DELETE") else _body()
+    return str(source.get("drive") or ""), str(source.get("item") or "")
+
+
+@bp.errorhandler(DriveError)
+def _drive_error(error: DriveError):
+    """A clear message and a 4xx/5xx: JSON for the script, the page for browsers."""
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
+    if not request.endpoint or not request.endpoint.startswith("drive.api_"):
+        page = render_template("drive/index.html", listing=None, error=error.message)
+        return page, error.status, headers
+    body = {"error": error.message, "retry_after": error.retry_after}
+    if isinstance(error, NotConnected | NeedsReconnect):
+        body["reconnect_url"] = url_for("accounts.new")
+    body["conflict"] = isinstance(error, NameConflict)
+    return jsonify(body), error.status, headers
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def index():
+    """My Files, Shared With Me or a folder as a full page (Load more follows `cursor`)."""
+    cursor = request.args.get("cursor")
+    if cursor:
+        listing = cloud_drive.more(_user(), cursor)
+    else:
+        listing = cloud_drive.list_folder(_user(), Folder.from_args(request.args))
+    return render_template("drive/index.html", listing=listing, error=None)
+
+
+@bp.get("/download")
+def download():
+    """Stream a file from its short-lived OneDrive URL (never held whole in memory)."""
+    drive_id, item_id = _item()
+    file = cloud_drive.download(_user(), drive_id, item_id)
+    response = Response(file.chunks, mimetype=file.mime, direct_passthrough=True)
+    if file.length is not None:
+        response.content_length = file.length
+    response.headers["Content-Disposition"] = shapes.attachment(file.name)
+    return response
+
+
+# --- the dashlet's JSON API -----------------------------------------------------------------------
+
+
+@bp.get("/api/children")
+def api_children():
+    """The first page of a folder."""
+    listing = cloud_drive.list_folder(_user(), Folder.from_args(request.args))
+    return jsonify(shapes.listing_json(listing))
+
+
+@bp.get("/api/more")
+def api_more():
+    """The next page of a listing."""
+    listing = cloud_drive.more(_user(), request.args.get("cursor", ""))
+    return jsonify(shapes.listing_json(listing))
+
+
+@bp.post("/api/folders")
+def api_new_folder():
+    """New Folder; `conflict: "rename"` when the user chose a free name."""
+    body = _body()
+    folder = Folder.from_args(body.get("folder") or {})
+    rename = body.get("conflict") == "rename"
+    row = cloud_drive.create_folder(_user(), folder, str(body.get("name", "")), rename)
+    return jsonify(row=shapes.row_json(row)), 201
+
+
+@bp.put("/api/files")
+def api_upload_small():
+    """Upload File of at most 4 MiB: the body is the file."""
+    length = request.content_length
+    if length is None or length > microsoft.GRAPH_SIMPLE_UPLOAD_MAX:
+        raise InvalidRequest("Files over 4 MiB are uploaded in parts.")
+    folder = Folder.from_args(request.args)
+    data = request.get_data(cache=False)
+    row = cloud_drive.upload_small(_user(), folder, request.args.get("name", ""), data)
+    return jsonify(row=shapes.row_json(row)), 201
+
+
+@bp.post("/api/uploads")
+def api_start_upload():
+    """Upload File in parts: start, and receive the ticket and part size."""
+    body = _body()
+    folder = Folder.from_args(body.get("folder") or {})
+    upload = cloud_drive.start_upload(_user(), folder, str(body.get("name", "")), body.get("size"))
+    return jsonify(ticket=upload.ticket, chunk_size=upload.chunk_size), 201
+
+
+@bp.put("/api/uploads")
+def api_upload_part():
+    """One part (Content-Range), streamed on to OneDrive."""
+    part = cloud_drive.upload_part(
+        _user(),
+        request.headers.get("X-Upload-Ticket", ""),
+        request.headers.get("Content-Range", ""),
+        request.content_length,
+        request.stream,
+    )
+    if part.row is None:
+        return jsonify(received=part.received, done=False), 202
+    return jsonify(received=part.received, done=True, row=shapes.row_json(part.row)), 201
+
+
+@bp.delete("/api/uploads")
+def api_cancel_upload():
+    """Cancel an upload in parts."""
+    cloud_drive.cancel_upload(_user(), request.headers.get("X-Upload-Ticket", ""))
+    return "", 204
+
+
+@bp.post("/api/links")
+def api_copy_link():
+    """Copy Link: a view link to the item."""
+    return jsonify(url=cloud_drive.share_link(_user(), *_item()))
+
+
+@bp.delete("/api/items")
+def api_delete():
+    """Delete an item (the script asked for confirmation first)."""
+    cloud_drive.delete(_user(), *_item())
+    return "", 204

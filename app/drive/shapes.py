@@ -1,0 +1,107 @@
+"""Listings as the dashlet's script receives them: rows with their links, the breadcrumb, the
+Load more link. The same URLs serve the full pages, so every link also works without script."""
+
+from urllib.parse import quote, urlencode
+
+from flask import url_for
+
+from app.services import microsoft
+from app.services.cloud_drive import Folder, Listing, Row
+
+SIMPLE_UPLOAD_MAX = microsoft.GRAPH_SIMPLE_UPLOAD_MAX  # the script uploads bigger files in parts
+
+
+class Links:
+    """Builds the links of many rows from two `url_for` calls (one per listing, not per row)."""
+
+    def __init__(self):
+        self.page = url_for("drive.index")
+        self.api = url_for("drive.api_children")
+        self.download = url_for("drive.download")
+
+    def folder(self, folder: Folder, **changes) -> dict:
+        """The page URL (`href`) and the JSON URL (`api`) of a folder."""
+        query = urlencode(folder.params(**changes), safe="/", quote_via=quote)
+        suffix = f"?{query}" if query else ""
+        return {"href": f"{self.page}{suffix}", "api": f"{self.api}{suffix}"}
+
+    def file(self, row: Row) -> str:
+        """Where the browser downloads a file."""
+        drive = f"drive={quote(row.drive_id, safe='')}&" if row.drive_id else ""
+        return f"{self.download}?{drive}item={quote(row.id, safe='')}"
+
+
+def folder_links(folder: Folder, **changes) -> dict:
+    """The page URL (`href`) and the JSON URL (`api`) of a folder."""
+    return Links().folder(folder, **changes)
+
+
+def download_url(row: Row) -> str:
+    """Where the browser downloads a file."""
+    return Links().file(row)
+
+
+def row_json(row: Row, links: Links | None = None) -> dict:
+    """One row for the script."""
+    links = links or Links()
+    data = {
+        "id": row.id,
+        "drive": row.drive_id,
+        "name": row.name,
+        "folder": row.is_folder,
+        "kind": row.kind,
+        "modified_by": row.modified_by,
+        "modified": row.modified,
+        "modified_iso": row.modified_iso,
+        "size": row.size,
+    }
+    if row.target is not None:
+        data.update(links.folder(row.target))
+    else:
+        data["download"] = links.file(row)
+    return data
+
+
+def more_links(listing: Listing) -> dict | None:
+    """The Load more link of a listing, when Graph has more."""
+    if listing.cursor is None:
+        return None
+    return {
+        "href": url_for("drive.index", cursor=listing.cursor),
+        "api": url_for("drive.api_more", cursor=listing.cursor),
+    }
+
+
+def listing_json(listing: Listing) -> dict:
+    """A listing for the script: folder, breadcrumb, rows, Load more, sort links."""
+    folder, links = listing.folder, Links()
+    return {
+        "folder": folder.params(),
+        "self": links.folder(folder)["api"],
+        "view": folder.view,
+        "sort": folder.sort,
+        "order": folder.order,
+        "writable": not folder.is_shared_root,
+        "crumbs": [{"label": label, **links.folder(f)} for label, f in folder.crumbs()],
+        "rows": [row_json(row, links) for row in listing.rows],
+        "more": more_links(listing),
+        "sorts": sort_links(folder),
+    }
+
+
+def sort_links(folder: Folder | None) -> dict:
+    """The column-header links: Name (A-Z, again for Z-A), Date Modified (newest first, again
+    for oldest first)."""
+    folder = folder or Folder()
+    by_name = folder.sort == "name" and folder.order == "asc"
+    newest = folder.sort == "modified" and folder.order == "desc"
+    return {
+        "name": folder_links(folder, sort="", order="desc" if by_name else ""),
+        "modified": folder_links(folder, sort="modified", order="asc" if newest else ""),
+    }
+
+
+def attachment(name: str) -> str:
+    """A Content-Disposition that saves the file under its name (RFC 6266, any script)."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -1,0 +1,357 @@
+// Cloud Drive: browse My Files / Shared With Me without page reloads, Load more, sort, Refresh,
+// New Folder, Upload File (one request up to 4 MiB, else in parts, with a progress bar and
+// Cancel), Copy Link and Delete. Every link is also a real page, so it all degrades to the
+// full-page view without script. State-changing calls send the X-CSRFToken header.
+"use strict";
+(() => {
+  const csrfToken = () => {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  };
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(([key, value]) => {
+      if (value === null || value === undefined || value === false) return;
+      if (key === "dataset") Object.assign(node.dataset, value);
+      else if (key === "className") node.className = value;
+      else node.setAttribute(key, value === true ? "" : value);
+    });
+    children.flat().forEach((child) => {
+      if (child !== null && child !== undefined) {
+        node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+      }
+    });
+    return node;
+  }
+
+  async function call(method, url, body) {
+    const headers = { Accept: "application/json", "X-CSRFToken": csrfToken() };
+    const options = { method, headers, credentials: "same-origin" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(url, options);
+    } catch (error) {
+      return { ok: false, status: 0, body: { error: "Could not reach the CRM. Please try again." } };
+    }
+    const type = response.headers.get("Content-Type") || "";
+    let data = {};
+    if (type.includes("application/json")) data = await response.json();
+    else if (!response.ok || response.redirected) {
+      data = { error: "Your session has ended. Please reload the page and log in." };
+    }
+    return { ok: response.ok && !response.redirected, status: response.status, body: data };
+  }
+
+  // One XHR (for upload progress); resolves to { ok, status, body }.
+  function send(xhrHolder, method, url, headers, payload, onProgress) {
+    return new Promise((resolve) => {
+      const xhr = new XMLHttpRequest();
+      xhrHolder.xhr = xhr;
+      xhr.open(method, url);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.setRequestHeader("X-CSRFToken", csrfToken());
+      Object.entries(headers).forEach(([key, value]) => xhr.setRequestHeader(key, value));
+      xhr.upload.onprogress = (event) => onProgress(event.loaded);
+      const finish = (status, body) => { xhrHolder.xhr = null; resolve({ ok: status >= 200 && status < 300, status, body }); };
+      xhr.onload = () => {
+        let body = {};
+        try { body = JSON.parse(xhr.responseText || "{}"); } catch (error) { body = { error: "Unexpected answer from the CRM." }; }
+        finish(xhr.status, body);
+      };
+      xhr.onerror = () => finish(0, { error: "The upload was interrupted. Please try again." });
+      xhr.onabort = () => finish(0, { cancelled: true });
+      xhr.send(payload);
+    });
+  }
+
+  class DrivePanel {
+    constructor(root) {
+      this.root = root;
+      this.q = (selector) => root.querySelector(selector);
+      this.rows = this.q("[data-drive-rows]");
+      this.statusBox = this.q("[data-drive-status]");
+      this.listing = null;
+      this.current = root.dataset.children;
+      this.upload = null;
+      this.q("[data-drive-tools]").hidden = false;
+      root.addEventListener("click", (event) => this.onClick(event));
+      this.q("[data-drive-upload]").addEventListener("change", (event) => this.onFile(event));
+      this.q("[data-drive-folder-form]").addEventListener("submit", (event) => {
+        event.preventDefault();
+        this.createFolder(false);
+      });
+      this.q("[data-drive-cancel]").addEventListener("click", () => this.cancelUpload());
+      if (root.dataset.listing) this.render(JSON.parse(root.dataset.listing), false);
+      else this.load(this.current);
+    }
+
+    status(text, kind, extra) {
+      this.statusBox.replaceChildren();
+      this.statusBox.hidden = !text;
+      if (!text) return;
+      this.statusBox.append(el("span", { className: `drive-${kind || "info"}` }, text));
+      if (extra) this.statusBox.append(" ", extra);
+    }
+
+    fail(result) {
+      const body = result.body || {};
+      let extra = null;
+      if (body.reconnect_url) extra = el("a", { href: body.reconnect_url }, "Open External Accounts");
+      this.status(body.error || "Something went wrong. Please try again.", "error", extra);
+    }
+
+    async load(url, append) {
+      const loading = this.q("[data-drive-loading]");
+      this.root.setAttribute("aria-busy", "true");
+      const result = await call("GET", url);
+      this.root.removeAttribute("aria-busy");
+      if (loading) loading.remove();
+      if (!result.ok) { this.fail(result); return; }
+      if (!append) this.status("");
+      this.render(result.body, append);
+    }
+
+    render(listing, append) {
+      this.listing = listing;
+      if (!append) {
+        this.current = listing.self;
+        this.q("[data-drive-refresh]").href = listing.crumbs[listing.crumbs.length - 1].href;
+      }
+      this.root.querySelectorAll("[data-drive-tab]").forEach((tab) => {
+        if (tab.dataset.driveTab === listing.view) tab.setAttribute("aria-current", "page");
+        else tab.removeAttribute("aria-current");
+      });
+      this.renderCrumbs(listing.crumbs);
+      this.renderSort(listing);
+      this.q("[data-drive-tools]").classList.toggle("drive-disabled", !listing.writable);
+      this.q("[data-drive-tools]").querySelectorAll("button, input").forEach((control) => { control.disabled = !listing.writable; });
+      if (!append) this.rows.replaceChildren();
+      listing.rows.forEach((row) => this.insertRow(row));
+      this.q("[data-drive-empty]").hidden = this.rows.children.length > 0;
+      const moreBox = this.q("[data-drive-more-box]");
+      moreBox.hidden = !listing.more;
+      if (listing.more) {
+        const more = this.q("[data-drive-more]");
+        more.href = listing.more.href;
+        more.dataset.api = listing.more.api;
+      }
+    }
+
+    renderCrumbs(crumbs) {
+      const list = this.q("[data-drive-crumbs]");
+      list.replaceChildren(...crumbs.map((crumb, index) => el("li", {},
+        index === crumbs.length - 1
+          ? el("span", { "aria-current": "location" }, crumb.label)
+          : el("a", { href: crumb.href, dataset: { api: crumb.api } }, crumb.label))));
+    }
+
+    renderSort(listing) {
+      ["name", "modified"].forEach((key) => {
+        const link = this.q(`[data-drive-sort="${key}"]`);
+        link.href = listing.sorts[key].href;
+        link.dataset.api = listing.sorts[key].api;
+        const th = link.closest("th");
+        if (listing.sort === key) th.setAttribute("aria-sort", listing.order === "asc" ? "ascending" : "descending");
+        else th.removeAttribute("aria-sort");
+      });
+    }
+
+    insertRow(row) {
+      const tr = this.rowElement(row);
+      const existing = this.rows.querySelector(`tr[data-id="${CSS.escape(row.id)}"]`);
+      if (existing) { existing.replaceWith(tr); return; }
+      if (row.folder) {
+        const firstFile = this.rows.querySelector("tr[data-kind]:not([data-kind='folder'])");
+        this.rows.insertBefore(tr, firstFile);
+      } else {
+        this.rows.append(tr);
+      }
+    }
+
+    rowElement(row) {
+      const name = row.folder
+        ? el("a", { href: row.href, dataset: { api: row.api } }, row.name)
+        : el("a", { href: row.download }, row.name);
+      const actions = el("td", { className: "drive-col-actions" });
+      if (!row.folder) actions.append(el("a", { className: "button small", href: row.download }, "Download"), " ");
+      actions.append(
+        el("button", { type: "button", className: "small", dataset: { action: "link" } }, "Copy Link"), " ",
+        el("button", { type: "button", className: "small drive-delete", dataset: { action: "delete" } }, "Delete"),
+      );
+      return el("tr", { dataset: { id: row.id, drive: row.drive, name: row.name, kind: row.kind } },
+        el("td", { className: "drive-col-name" },
+          el("span", { className: `drive-icon drive-icon-${row.kind}`, "aria-hidden": "true" }), name),
+        el("td", { className: "drive-col-by" }, row.modified_by),
+        el("td", { className: "drive-col-date" }, el("time", { datetime: row.modified_iso }, row.modified)),
+        el("td", { className: "drive-col-size" }, row.size),
+        actions);
+    }
+
+    onClick(event) {
+      const link = event.target.closest("a[data-api]");
+      if (link && this.root.contains(link) && !event.ctrlKey && !event.metaKey && !event.shiftKey && event.button === 0) {
+        event.preventDefault();
+        this.load(link.dataset.api, link.hasAttribute("data-drive-more"));
+        return;
+      }
+      if (event.target.closest("[data-drive-refresh]")) { event.preventDefault(); this.load(this.current); return; }
+      if (event.target.closest("[data-drive-new-folder]")) { this.showFolderForm(true); return; }
+      if (event.target.closest("[data-drive-folder-cancel]")) { this.showFolderForm(false); return; }
+      const button = event.target.closest("button[data-action]");
+      if (!button) return;
+      const tr = button.closest("tr");
+      const actions = {
+        link: () => this.copyLink(tr, button),
+        delete: () => this.confirmDelete(tr),
+        "delete-yes": () => this.remove(tr),
+        "delete-no": () => this.restoreActions(tr),
+        rename: () => this.createFolder(true),
+      };
+      if (actions[button.dataset.action]) actions[button.dataset.action]();
+    }
+
+    showFolderForm(show) {
+      const form = this.q("[data-drive-folder-form]");
+      form.hidden = !show;
+      if (show) { form.querySelector("input").value = ""; form.querySelector("input").focus(); }
+    }
+
+    async createFolder(rename) {
+      const input = this.q("[data-drive-folder-form] input");
+      const body = { folder: this.listing.folder, name: input.value, conflict: rename ? "rename" : "fail" };
+      const result = await call("POST", this.root.dataset.folders, body);
+      if (!result.ok) {
+        const choice = result.body.conflict
+          ? el("button", { type: "button", className: "small", dataset: { action: "rename" } }, "Create with a new name")
+          : null;
+        this.status(result.body.error || "The folder was not created.", "error", choice);
+        return;
+      }
+      this.showFolderForm(false);
+      this.insertRow(result.body.row);
+      this.q("[data-drive-empty]").hidden = true;
+      this.status(`Folder “${result.body.row.name}” created.`, "success");
+    }
+
+    // --- Upload File ---------------------------------------------------------------------
+
+    progress(name, done, total) {
+      const box = this.q("[data-drive-progress]");
+      box.hidden = false;
+      const percent = total ? Math.min(100, Math.floor((done * 100) / total)) : 100;
+      this.q("[data-drive-progress-name]").textContent = name;
+      this.q("[data-drive-progress-bar]").value = percent;
+      this.q("[data-drive-progress-pct]").textContent = `${percent}%`;
+    }
+
+    async onFile(event) {
+      const input = event.target;
+      const file = input.files && input.files[0];
+      input.value = "";
+      if (!file || this.upload) return;
+      this.upload = { file, xhr: null, ticket: null, cancelled: false };
+      this.q("[data-drive-cancel]").hidden = false;
+      this.status("");
+      this.progress(file.name, 0, file.size);
+      const small = file.size <= Number(this.root.dataset.simpleMax);
+      const result = small ? await this.uploadSmall(file) : await this.uploadInParts(file);
+      const upload = this.upload;
+      this.upload = null;
+      this.q("[data-drive-cancel]").hidden = true;
+      if (upload.cancelled) { this.q("[data-drive-progress]").hidden = true; this.status(`Upload of “${file.name}” cancelled.`); return; }
+      if (!result.ok) { this.q("[data-drive-progress]").hidden = true; this.fail(result); return; }
+      this.progress(file.name, file.size, file.size);
+      this.insertRow(result.body.row);
+      this.q("[data-drive-empty]").hidden = true;
+      this.status(`Uploaded “${result.body.row.name}”.`, "success");
+    }
+
+    uploadSmall(file) {
+      const params = new URLSearchParams({ ...this.listing.folder, name: file.name });
+      return send(this.upload, "PUT", `${this.root.dataset.files}?${params}`,
+        { "Content-Type": "application/octet-stream" }, file,
+        (loaded) => this.progress(file.name, loaded, file.size));
+    }
+
+    async uploadInParts(file) {
+      const started = await call("POST", this.root.dataset.uploads,
+        { folder: this.listing.folder, name: file.name, size: file.size });
+      if (!started.ok) return started;
+      const upload = this.upload;
+      upload.ticket = started.body.ticket;
+      const size = started.body.chunk_size;
+      let result = started;
+      for (let start = 0; start < file.size && !upload.cancelled; start += size) {
+        const end = Math.min(start + size, file.size);
+        result = await send(upload, "PUT", this.root.dataset.uploads, {
+          "Content-Type": "application/octet-stream",
+          "Content-Range": `bytes ${start}-${end - 1}/${file.size}`,
+          "X-Upload-Ticket": upload.ticket,
+        }, file.slice(start, end), (loaded) => this.progress(file.name, start + loaded, file.size));
+        if (!result.ok) break;
+      }
+      return result;
+    }
+
+    cancelUpload() {
+      const upload = this.upload;
+      if (!upload) return;
+      upload.cancelled = true;
+      if (upload.xhr) upload.xhr.abort();
+      if (upload.ticket) {
+        fetch(this.root.dataset.uploads, {
+          method: "DELETE", credentials: "same-origin",
+          headers: { "X-CSRFToken": csrfToken(), "X-Upload-Ticket": upload.ticket, Accept: "application/json" },
+        }).catch(() => {});
+      }
+    }
+
+    // --- Copy Link and Delete ------------------------------------------------------------------
+
+    async copyLink(tr, button) {
+      button.disabled = true;
+      const result = await call("POST", this.root.dataset.links, { drive: tr.dataset.drive, item: tr.dataset.id });
+      button.disabled = false;
+      if (!result.ok) { this.fail(result); return; }
+      const url = result.body.url;
+      const shown = el("input", { type: "text", readonly: true, value: url, className: "drive-link", "aria-label": "Link" });
+      try {
+        await navigator.clipboard.writeText(url);
+        this.status(`Link to “${tr.dataset.name}” copied to the clipboard:`, "success", shown);
+      } catch (error) {
+        this.status(`Copy this link to “${tr.dataset.name}”:`, "info", shown);
+        shown.select();
+      }
+    }
+
+    confirmDelete(tr) {
+      const cell = tr.querySelector(".drive-col-actions");
+      tr.savedActions = [...cell.childNodes];
+      cell.replaceChildren(
+        el("span", { className: "drive-confirm" }, `Delete “${tr.dataset.name}”?`), " ",
+        el("button", { type: "button", className: "small danger", dataset: { action: "delete-yes" } }, "Delete"), " ",
+        el("button", { type: "button", className: "small", dataset: { action: "delete-no" } }, "Cancel"));
+      cell.querySelector("[data-action='delete-no']").focus();
+    }
+
+    restoreActions(tr) {
+      tr.querySelector(".drive-col-actions").replaceChildren(...(tr.savedActions || []));
+    }
+
+    async remove(tr) {
+      const params = new URLSearchParams({ drive: tr.dataset.drive, item: tr.dataset.id });
+      const result = await call("DELETE", `${this.root.dataset.items}?${params}`);
+      if (!result.ok) { this.restoreActions(tr); this.fail(result); return; }
+      tr.remove();
+      this.q("[data-drive-empty]").hidden = this.rows.children.length > 0;
+      this.status(`Deleted “${tr.dataset.name}”.`, "success");
+    }
+  }
+
+  document.querySelectorAll("[data-drive]").forEach((root) => new DrivePanel(root));
+})();

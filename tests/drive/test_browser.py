@@ -1,0 +1,246 @@
+"""The Cloud Drive dashlet in headless Chromium against gunicorn and the stand-in: browse and
+come back by the breadcrumb, Load more, upload 10 MiB with the progress bar, download the same
+bytes, Copy Link, Delete, Shared With Me. One live server serves the whole module."""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from app.extensions import db
+from tests.accounts.conftest import ADELE, sign_in_at_standin
+from tests.conftest import STANDIN_CLIENT, browser_login, csrf_token, running_app
+
+pytestmark = pytest.mark.browser
+
+SHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp/shots"))  # noqa: S108
+TIMEOUT = 10
+
+
+def connect_over_http(base: str, username: str, password: str, oid: str) -> None:
+    """Sign in and connect the Microsoft account like the pop-up would, over plain HTTP."""
+    session = requests.Session()
+    login = session.get(f"{base}/login", timeout=TIMEOUT).text
+    session.post(
+        f"{base}/login",
+        timeout=TIMEOUT,
+        data={"username": username, "password": password, "csrf_token": csrf_token(login)},
+    )
+    form = session.get(f"{base}/profile/external-accounts/new", timeout=TIMEOUT).text
+    started = session.post(
+        f"{base}/profile/external-accounts/new",
+        timeout=TIMEOUT,
+        headers={"Accept": "application/json"},
+        data={"application": "microsoft", "mode": "popup", "csrf_token": csrf_token(form)},
+    ).json()
+    go = session.get(f"{base}{started['go_url']}", timeout=TIMEOUT, allow_redirects=False)
+    callback = sign_in_at_standin(go.headers["Location"], oid)
+    assert session.get(callback, timeout=TIMEOUT).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def live_drive(tmp_path_factory, standin):
+    """gunicorn wired to the stand-in; sally's Microsoft account (Adele) is connected."""
+    requests.post(f"{standin}/_standin/reset", timeout=TIMEOUT)
+    requests.delete(f"{standin}/_standin/faults", timeout=TIMEOUT)
+    env = {"MICROSOFT_AUTHORITY": standin, "MICROSOFT_GRAPH_URL": f"{standin}/v1.0"}
+    with running_app(tmp_path_factory.mktemp("drive-live"), env) as server:
+        client_id, secret = STANDIN_CLIENT
+        requests.post(
+            f"{standin}/_standin/clients",
+            timeout=TIMEOUT,
+            json={
+                "client_id": client_id,
+                "client_secret": secret,
+                "redirect_uris": [f"{server.url}/oauth/microsoft/callback"],
+            },
+        )
+        with server.app().app_context():
+            from app.services import connectors, users
+
+            connectors.save(
+                None,
+                "microsoft",
+                client_id=client_id,
+                client_secret=secret,
+                single_tenant=False,
+                tenant="",
+                enabled=True,
+            )
+            users.create_user(
+                None,
+                "sally",
+                "sally@crm.example",
+                "sally-password",
+                first_name="Sally",
+                last_name="Bronsen",
+            )
+            db.engine.dispose()
+        connect_over_http(server.url, "sally", "sally-password", ADELE)
+        server.standin = standin
+        yield server
+
+
+@pytest.fixture(scope="module")
+def signed_in(live_drive, browser):
+    """One browser page, signed in as sally once for the module."""
+    context = browser.new_context()
+    context.set_default_timeout(15000)
+    page = context.new_page()
+    browser_login(page, live_drive.url, "sally", "sally-password")
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def home(live_drive, signed_in):
+    """Sally on Home, the dashlet's first listing shown."""
+    signed_in.goto(f"{live_drive.url}/home")
+    rows(signed_in).filter(has_text="Welcome.txt").wait_for()
+    return signed_in
+
+
+def rows(page):
+    return page.locator("[data-drive-rows] tr")
+
+
+def row(page, name: str):
+    return rows(page).filter(has=page.get_by_role("link", name=name, exact=True))
+
+
+def crumbs(page) -> list[str]:
+    return [text.strip() for text in page.locator("[data-drive-crumbs] li").all_inner_texts()]
+
+
+def test_browse_into_folders_and_back_by_the_breadcrumb(home, live_drive):
+    page = home
+    names = rows(page).locator(".drive-col-name").all_inner_texts()
+    assert [n.strip() for n in names] == ["Documents", "Photos", "Proposals", "Welcome.txt"]
+    page.get_by_role("link", name="Proposals", exact=True).click()
+    row(page, "Drafts").wait_for()
+    page.get_by_role("link", name="Drafts", exact=True).click()
+    page.get_by_text("This folder is empty.").wait_for()
+    assert crumbs(page) == ["My Files", "Proposals", "Drafts"]
+    page.locator("[data-drive-crumbs]").get_by_role("link", name="Proposals").click()
+    row(page, "Acme proposal.pdf").wait_for()
+    assert crumbs(page) == ["My Files", "Proposals"]
+    page.locator("[data-drive-crumbs]").get_by_role("link", name="My Files").click()
+    row(page, "Welcome.txt").wait_for()
+    assert crumbs(page) == ["My Files"]
+    assert page.url == f"{live_drive.url}/home"  # no page reload along the way
+    first = rows(page).locator(".drive-col-name").first
+    page.get_by_role("link", name="Date Modified").click()
+    expect(first).to_have_text("Photos")
+    page.get_by_role("link", name="Name", exact=True).click()
+    expect(first).to_have_text("Documents")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("section.drive").screenshot(path=str(SHOTS / "drive_dashlet.png"))
+
+
+def test_load_more(live_drive, home):
+    page = home
+    seeded = requests.post(
+        f"{live_drive.standin}/_standin/drive/seed",
+        timeout=TIMEOUT,
+        json={"oid": ADELE, "folders": 1, "prefix": "Many"},
+    ).json()
+    requests.post(
+        f"{live_drive.standin}/_standin/drive/seed",
+        timeout=TIMEOUT,
+        json={"oid": ADELE, "parent": seeded["folder_ids"][0], "files": 230, "prefix": "Lead"},
+    )
+    page.get_by_role("link", name="Refresh").click()
+    page.get_by_role("link", name="Many folder 00001").click()
+    page.get_by_role("link", name="Lead file 00100.txt").wait_for()
+    assert rows(page).count() == 100
+    more = page.get_by_role("link", name="Load more")
+    more.click()
+    page.get_by_role("link", name="Lead file 00200.txt").wait_for()
+    assert rows(page).count() == 200
+    more.click()
+    page.get_by_role("link", name="Lead file 00230.txt").wait_for()
+    assert rows(page).count() == 230 and not more.is_visible()
+
+
+def test_upload_10_mib_with_progress_then_download_the_same_bytes(home, tmp_path):
+    page = home
+    data = os.urandom(10 * 1024 * 1024)
+    page.evaluate(
+        """() => { window.__progress = [];
+        new MutationObserver(() => window.__progress.push(
+          document.querySelector('[data-drive-progress-pct]').textContent))
+        .observe(document.querySelector('[data-drive-progress-pct]'), {childList: true}); }"""
+    )
+    source = tmp_path / "Ten MiB.bin"
+    source.write_bytes(data)
+    page.locator("[data-drive-upload]").set_input_files(source)
+    page.get_by_text("Uploaded “Ten MiB.bin”.").wait_for(timeout=60000)
+    assert page.locator("[data-drive-progress-bar]").evaluate("bar => bar.value") == 100
+    assert page.locator("[data-drive-progress-pct]").inner_text() == "100%"
+    seen = page.evaluate("window.__progress")
+    assert seen[-1] == "100%" and len(set(seen)) > 1
+    page.screenshot(path=str(SHOTS / "drive_home_uploaded.png"), full_page=True)
+    with page.expect_download() as info:
+        row(page, "Ten MiB.bin").get_by_role("link", name="Download").click()
+    saved = tmp_path / "download.bin"
+    info.value.save_as(saved)
+    assert info.value.suggested_filename == "Ten MiB.bin"
+    assert saved.read_bytes() == data
+
+
+def test_copy_link(home, live_drive):
+    page = home
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_drive.url)
+    row(page, "Welcome.txt").get_by_role("button", name="Copy Link").click()
+    shown = page.get_by_label("Link")
+    shown.wait_for()
+    link = shown.input_value()
+    assert link.startswith(f"{live_drive.standin}/_onedrive/s/")
+    assert page.get_by_text("copied to the clipboard").is_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == link
+
+
+def test_delete_asks_first(home):
+    page = home
+    page.get_by_role("button", name="New Folder").click()
+    page.get_by_label("Folder name").fill("Old stuff")
+    page.get_by_role("button", name="Create", exact=True).click()
+    target = row(page, "Old stuff")
+    target.wait_for()
+    target.get_by_role("button", name="Delete").click()
+    assert target.get_by_text("Delete “Old stuff”?").is_visible()
+    target.get_by_role("button", name="Cancel").click()
+    target.get_by_role("button", name="Delete").click()
+    target.get_by_role("button", name="Delete").click()
+    page.get_by_text("Deleted “Old stuff”.").wait_for()
+    assert row(page, "Old stuff").count() == 0
+    page.get_by_role("link", name="Refresh").click()
+    row(page, "Welcome.txt").wait_for()
+    assert row(page, "Old stuff").count() == 0
+
+
+def test_shared_with_me(home):
+    page = home
+    page.get_by_role("link", name="Shared With Me").click()
+    expect(page.locator("[data-drive-crumbs]")).to_have_text("Shared With Me")
+    shared = row(page, "Proposals")
+    assert "Megan Bowen" in shared.inner_text()
+    assert page.get_by_role("button", name="New Folder").is_disabled()
+    page.get_by_role("link", name="Proposals").click()
+    row(page, "Acme proposal.pdf").wait_for()
+    assert crumbs(page) == ["Shared With Me", "Proposals"]
+    assert re.search(r"Megan Bowen", row(page, "Acme proposal.pdf").inner_text())
+
+
+def test_full_page_is_enhanced_too(live_drive, signed_in):
+    page = signed_in
+    page.goto(f"{live_drive.url}/drive/?path=Documents")
+    row(page, "Notes.txt").get_by_role("button", name="Copy Link").wait_for()  # script rows
+    with page.expect_response(lambda r: r.url.endswith("/drive/api/children?path=Documents")):
+        page.get_by_role("link", name="Refresh").click()
+    row(page, "Notes.txt").get_by_role("button", name="Delete").wait_for()
+    assert crumbs(page) == ["My Files", "Documents"]
+    assert page.url.endswith("/drive/?path=Documents")
