@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 STANDIN_PORT ?= 5001
+SMTP_PORT ?= 2525
+IMAP_PORT ?= 1143
 export FLASK_APP := app:create_app
 export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 export MICROSOFT_AUTHORITY ?= http://127.0.0.1:$(STANDIN_PORT)
@@ -32,7 +34,8 @@ run: install
 	CONNECTOR_CLIENT_SECRET=$(DEMO_CLIENT_SECRET) \
 		$(BIN)/flask connector set microsoft --client-id $(DEMO_CLIENT_ID)
 	@bash scripts/run.sh "$(BIN)" "$(HOST)" "$(PORT)" "$(STANDIN_PORT)" \
-		"$(DEMO_CLIENT_ID):$(DEMO_CLIENT_SECRET):$(PUBLIC_BASE_URL)/oauth/microsoft/callback"
+		"$(DEMO_CLIENT_ID):$(DEMO_CLIENT_SECRET):$(PUBLIC_BASE_URL)/oauth/microsoft/callback" \
+		"$(SMTP_PORT)" "$(IMAP_PORT)"
 
 test: install-test
 	$(BIN)/ruff check app config.py standin tests benchmarks

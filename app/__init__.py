@@ -91,6 +91,8 @@ def register_blueprints(app: Flask) -> None:
     from app.admin import bp as admin_bp
     from app.auth import bp as auth_bp
     from app.drive import bp as drive_bp
+    from app.emails import admin_bp as emails_admin_bp
+    from app.emails import bp as emails_bp
     from app.main import bp as main_bp
     from app.main import registry
     from app.oauth import bp as oauth_bp
@@ -102,6 +104,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(accounts_bp, url_prefix="/profile/external-accounts")
     app.register_blueprint(oauth_bp)
+    app.register_blueprint(emails_bp, url_prefix="/emails")
+    app.register_blueprint(emails_admin_bp, url_prefix="/admin/email")
     app.register_blueprint(drive_bp, url_prefix="/drive")
     registry.register(app)
 

@@ -1,9 +1,11 @@
-"""Run the stand-in: ``python -m standin --port 8765 [--client ID:SECRET:REDIRECT_URI ...]``."""
+"""Run the stand-in: ``python -m standin --port 8765 [--client ID:SECRET:REDIRECT_URI ...]
+[--smtp-port N] [--imap-port N [--mail-dir DIR]]``."""
 
 from __future__ import annotations
 
 import argparse
 
+from .mail_servers import MailServers
 from .server import serve
 from .store import DEFAULT_ACCESS_TOKEN_LIFETIME, DEFAULT_REFRESH_TOKEN_LIFETIME, STORE
 
@@ -44,6 +46,15 @@ def main(argv: list[str] | None = None) -> None:
         metavar="SECONDS",
     )
     parser.add_argument("--base-url", help="public base URL to use instead of each request's host")
+    parser.add_argument(
+        "--smtp-port", type=int, metavar="N", help="also serve SMTP (XOAUTH2); 0 picks a port"
+    )
+    parser.add_argument(
+        "--imap-port", type=int, metavar="N", help="also run Dovecot for IMAP; 0 picks a port"
+    )
+    parser.add_argument(
+        "--mail-dir", metavar="DIR", help="Dovecot's config and mailboxes (default: a temp dir)"
+    )
     args = parser.parse_args(argv)
     for client_id, secret, redirect_uri in args.client:
         STORE.add_client_redirect(client_id, secret, redirect_uri)
@@ -51,7 +62,11 @@ def main(argv: list[str] | None = None) -> None:
         access_token_lifetime=args.access_token_lifetime,
         refresh_token_lifetime=args.refresh_token_lifetime,
     )
-    serve(args.host, args.port, args.base_url)
+    mail = MailServers(args.host, args.smtp_port, args.imap_port, args.mail_dir)
+    try:
+        serve(args.host, args.port, args.base_url, on_ready=mail.start)
+    finally:
+        mail.stop()
 
 
 if __name__ == "__main__":

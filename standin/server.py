@@ -5,11 +5,12 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 from flask import Flask
 from werkzeug.serving import make_server
 
-from . import control, drive, graph, identity, token_endpoint
+from . import control, drive, graph, identity, mail, token_endpoint
 from .keys import signing_key
 
 
@@ -28,6 +29,8 @@ def create_standin_app(base_url_hint: str | None = None) -> Flask:
         drive.bp,
         drive.transfer_bp,
         control.bp,
+        mail.bp,
+        mail.graph_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
@@ -35,8 +38,16 @@ def create_standin_app(base_url_hint: str | None = None) -> Flask:
     return app
 
 
-def serve(host: str, port: int, base_url_hint: str | None = None) -> None:
-    """Serve until SIGTERM/SIGINT; prints ``standin listening on http://HOST:PORT`` once ready."""
+def serve(
+    host: str,
+    port: int,
+    base_url_hint: str | None = None,
+    on_ready: Callable[[int], None] | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT; prints ``standin listening on http://HOST:PORT`` once ready.
+
+    ``on_ready(port)`` runs once the HTTP port is bound, before that line (the mail servers
+    start there: Dovecot needs the introspection URL)."""
     server = make_server(host, port, create_standin_app(base_url_hint), threaded=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -45,6 +56,8 @@ def serve(host: str, port: int, base_url_hint: str | None = None) -> None:
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="standin-http", daemon=True
     )
     worker.start()
+    if on_ready is not None:
+        on_ready(server.server_port)
     shown_host = f"[{host}]" if ":" in host else host
     print(f"standin listening on http://{shown_host}:{server.server_port}", flush=True)
     try:

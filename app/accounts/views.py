@@ -4,11 +4,12 @@ of a user: a `Links` object says where each page of the current context lives.""
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import abort, flash, jsonify, redirect, request, url_for
+from flask import abort, flash, jsonify, redirect, request
 
 from app.accounts.forms import ConnectForm, CreateAccountForm
 from app.errors.handlers import wants_json
 from app.forms import ConfirmForm
+from app.oauth.answers import flash_finished_flow, flow_refused, flow_started
 from app.profile.tabs import EditContext, render_tab
 from app.services import connectors, external_accounts, oauth_flow, tokens
 
@@ -40,9 +41,7 @@ def _render(ctx: EditContext, links: Links, template: str, status: int | None = 
 
 def list_tab(ctx: EditContext, links: Links):
     """The tab: Application, Name, Status, Date Modified, and Create."""
-    flow = oauth_flow.flow_for(request.args.get("flow", ""), ctx.actor)
-    if flow is not None and flow.status in ("done", "error"):
-        flash(flow.message, "success" if flow.status == "done" else "error")
+    flash_finished_flow(ctx.actor)
     accounts = external_accounts.accounts_of(ctx.subject)
     return _render(
         ctx,
@@ -101,20 +100,8 @@ def _start(ctx: EditContext, links: Links, account, mode: str, notice: str = "")
             ctx.actor, account, mode=mode, return_url=ctx.tab_url(TAB)
         )
     except oauth_flow.FlowError as error:
-        if wants_json():
-            return jsonify(error=error.message), error.status
-        flash(error.message, "error")
-        return redirect(links.account(account.id))
-    if wants_json():
-        return jsonify(
-            flow=flow.id,
-            go_url=url_for("oauth.go", flow_id=flow.id),
-            status_url=url_for("oauth.status", flow_id=flow.id),
-            notice=notice,
-        )
-    if notice:
-        flash(notice, "info")
-    return redirect(flow.authorize_url)
+        return flow_refused(error.message, error.status, links.account(account.id))
+    return flow_started(flow, notice)
 
 
 def detail(ctx: EditContext, links: Links, account_id: int):

@@ -3,6 +3,7 @@
 from app.models.audit import AuditEvent
 from app.models.connector import Connector
 from app.models.external_account import Credential, ExternalAccount
+from app.models.mail import MailAccount, MailAttachment, MailGraphAuthorization, MailMessage
 from app.models.oauth_flow import OAuthFlow
 from app.models.user import LoginThrottle, User
 
@@ -12,6 +13,10 @@ __all__ = [
     "Credential",
     "ExternalAccount",
     "LoginThrottle",
+    "MailAccount",
+    "MailAttachment",
+    "MailGraphAuthorization",
+    "MailMessage",
     "OAuthFlow",
     "User",
 ]

@@ -68,6 +68,14 @@ class Credential(db.Model):
     account_id: Mapped[int | None] = mapped_column(
         ForeignKey("external_accounts.id", ondelete="CASCADE"), unique=True, nullable=True
     )
+    # Email tokens belong to a mail account (or its Graph sendMail authorization), never to
+    # an external account: the database deletes them with their owner.
+    mail_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mail_accounts.id", ondelete="CASCADE"), unique=True, nullable=True
+    )
+    mail_graph_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mail_graph_authorizations.id", ondelete="CASCADE"), unique=True, nullable=True
+    )
     purpose: Mapped[str] = mapped_column(String(32))
     scopes: Mapped[str] = mapped_column(Text, default="")
     access_token_encrypted: Mapped[str] = mapped_column(Text, default="")
@@ -78,3 +86,5 @@ class Credential(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     account = relationship("ExternalAccount", back_populates="credential")
+    mail_account = relationship("MailAccount", back_populates="credential")
+    mail_graph = relationship("MailGraphAuthorization", back_populates="credential")

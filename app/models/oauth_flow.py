@@ -31,6 +31,9 @@ class OAuthFlow(db.Model):
     account_id: Mapped[int | None] = mapped_column(
         ForeignKey("external_accounts.id", ondelete="CASCADE"), nullable=True
     )
+    mail_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mail_accounts.id", ondelete="CASCADE"), nullable=True
+    )  # email flows (purposes "mail", "graph_mail") name their mail account here
     authorize_url: Mapped[str] = mapped_column(Text)
     return_url: Mapped[str] = mapped_column(String(500))
     status: Mapped[str] = mapped_column(String(10), default=PENDING)

@@ -513,3 +513,52 @@ def _graph_error(response: requests.Response) -> MicrosoftError:
         retry_after=retry,
         transient=response.status_code in (429, 500, 502, 503, 504),
     )
+
+
+# --- Exchange Online mail (used by app/services/mail.py) ----------------------------------------
+
+# Server, port and security pre-filled for an Exchange Online mailbox (editable per account).
+EXCHANGE_SMTP = ("smtp.office365.com", 587, "starttls")
+EXCHANGE_IMAP = ("outlook.office365.com", 993, "ssl")
+# Enhanced status codes Exchange Online answers SMTP AUTH with, in words.
+SMTP_AUTH_CODES = {
+    "5.7.139": "SMTP AUTH is turned off for this mailbox or tenant; an Exchange administrator "
+    "must allow Authenticated SMTP.",
+    "5.7.57": "The server wants the client authenticated before sending.",
+    "5.2.252": "This mailbox may not send as that address (SendAsDenied).",
+}
+
+
+def smtp_reply_words(reply: str) -> str:
+    """Exchange Online's meaning of an SMTP reply, when we know it (else "")."""
+    return next((words for code, words in SMTP_AUTH_CODES.items() if code in reply), "")
+
+
+def graph_send_mail(access_token: str, message: dict) -> None:
+    """`POST {graph}/me/sendMail` (scope Mail.Send on Graph): 202 Accepted, or MicrosoftError
+    (status 401 when Graph refused the token). `message` is Graph's message resource."""
+    response = _http(
+        "POST",
+        f"{current_app.config['MICROSOFT_GRAPH_URL']}/me/sendMail",
+        headers={"Authorization": f"Bearer {access_token}"},
+        json={"message": message, "saveToSentItems": True},
+    )
+    if response.status_code == 202:
+        return
+    if response.status_code == 401:
+        raise MicrosoftError(
+            "Microsoft Graph did not accept the access token.", error="unauthorized", status=401
+        )
+    raise _graph_error(response)
+
+
+def graph_message(
+    *, subject: str, body: str, to: list[str], cc: list[str], html: bool = False
+) -> dict:
+    """A Graph message resource for sendMail."""
+    return {
+        "subject": subject,
+        "body": {"contentType": "HTML" if html else "Text", "content": body},
+        "toRecipients": [{"emailAddress": {"address": a}} for a in to],
+        "ccRecipients": [{"emailAddress": {"address": a}} for a in cc],
+    }

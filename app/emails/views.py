@@ -1,0 +1,214 @@
+"""Email settings pages, written once for a user's own Email Settings, Admin > System Email
+Settings and Admin > Inbound Email: a `SettingsPage` says which account and which parts."""
+
+from dataclasses import dataclass
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from app.emails.forms import AuthorizeForm, InboundForm, OutboundForm
+from app.forms import ConfirmForm
+from app.models.mail import PERSONAL
+from app.oauth.answers import flash_finished_flow, flow_refused, flow_started
+from app.services import connectors, mail, mail_import, oauth_flow
+from app.services.mail_protocols import MailError
+
+
+@dataclass(frozen=True)
+class SettingsPage:
+    """One settings page: its endpoint, the account role it edits and which parts it shows."""
+
+    endpoint: str
+    role: str
+    title: str
+    outbound: bool
+    inbound: bool
+
+    def owner(self):
+        """The user whose account this is (None for the system and group accounts)."""
+        return current_user._get_current_object() if self.role == PERSONAL else None
+
+    def account(self):
+        """The stored account, or a pre-filled one not saved yet."""
+        return mail.account_or_new(self.role, self.owner())
+
+    def url(self, action: str = "", **values) -> str:
+        """The page's URL, or one of its actions'."""
+        return url_for(f"{self.endpoint}_{action}" if action else self.endpoint, **values)
+
+
+def show(page: SettingsPage, outbound=None, inbound=None, status: int = 200):
+    """The settings page: forms, authorization state, tests."""
+    flash_finished_flow(current_user)
+    account = page.account()
+    return (
+        render_template(
+            "emails/settings.html",
+            page=page,
+            account=account,
+            graph=account.graph_authorization,
+            outbound_form=outbound or OutboundForm(obj=account),
+            inbound_form=inbound or InboundForm(obj=account),
+            authorize_form=AuthorizeForm(),
+            confirm_form=ConfirmForm(),
+            connector_ready=bool(connectors.ready_connectors()),
+            standin=connectors.points_at_standin(),
+        ),
+        status,
+    )
+
+
+def _field_error(form, error: mail.MailSettingsError) -> None:
+    if error.field and error.field in form:
+        form[error.field].errors = [*form[error.field].errors, error.message]
+    else:
+        flash(error.message, "error")
+
+
+def save_outbound(page: SettingsPage):
+    """Save the outbound settings."""
+    form = OutboundForm()
+    if form.validate_on_submit():
+        settings = mail.OutboundSettings(
+            email_provider=form.email_provider.data,
+            from_name=form.from_name.data or "",
+            smtp_host=form.smtp_host.data,
+            smtp_port=form.smtp_port.data,
+            smtp_security=form.smtp_security.data,
+            username=form.username.data or "",
+            password=form.password.data or "",
+            send_via=form.send_via.data,
+            allow_user_fallback=form.allow_user_fallback.data,
+        )
+        try:
+            mail.save_outbound(current_user, page.account(), settings)
+        except mail.MailSettingsError as error:
+            _field_error(form, error)
+        else:
+            flash("The outbound settings were saved.", "success")
+            return redirect(page.url())
+    return show(page, outbound=form, status=400)
+
+
+def save_inbound(page: SettingsPage):
+    """Save the inbound (IMAP) settings."""
+    form = InboundForm()
+    if form.validate_on_submit():
+        settings = mail.InboundSettings(
+            imap_host=form.imap_host.data,
+            imap_port=form.imap_port.data,
+            imap_security=form.imap_security.data,
+            imap_folder=form.imap_folder.data or "INBOX",
+        )
+        try:
+            mail.save_inbound(current_user, page.account(), settings)
+        except mail.MailSettingsError as error:
+            _field_error(form, error)
+        else:
+            flash("The inbound settings were saved.", "success")
+            return redirect(page.url())
+    return show(page, inbound=form, status=400)
+
+
+def authorize(page: SettingsPage, purpose: str):
+    """Authorize: start the pop-up flow with the purpose's own scopes."""
+    if purpose == mail.GRAPH_PURPOSE and not page.outbound:
+        abort(404)
+    form = AuthorizeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        flow = mail.start_authorization(
+            current_user, page.account(), purpose, mode=form.mode.data, return_url=page.url()
+        )
+    except (oauth_flow.FlowError, mail.MailSettingsError) as error:
+        return flow_refused(error.message, error.status, page.url())
+    return flow_started(flow)
+
+
+def deauthorize(page: SettingsPage, purpose: str):
+    """Remove an authorization and its tokens."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    account = mail.account_for(page.role, page.owner())
+    if account is not None:
+        mail.deauthorize(current_user, account, purpose)
+        flash("The authorization was removed and its tokens deleted.", "success")
+    return redirect(page.url())
+
+
+def _saved_account(page: SettingsPage):
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    account = mail.account_for(page.role, page.owner())
+    if account is None:
+        flash("Save the settings first.", "error")
+    return account
+
+
+def send_test(page: SettingsPage):
+    """Send Test Email to the account's own address; the outcome in words."""
+    account = _saved_account(page)
+    if account is not None:
+        message = mail.send_test(current_user, account)
+        if message.status == "sent":
+            flash(f"The test email was sent to {message.to_addresses}.", "success")
+        else:
+            flash(f"Send Test Email failed: {message.status_reason}", "error")
+    return redirect(page.url())
+
+
+def test_inbound(page: SettingsPage):
+    """Test: sign in to IMAP and open the folder."""
+    account = _saved_account(page)
+    if account is not None:
+        try:
+            flash(mail_import.test_inbound(account), "success")
+        except MailError as error:
+            flash(f"Test failed: {error.message}", "error")
+    return redirect(page.url())
+
+
+def check_now(page: SettingsPage):
+    """Check now: import what arrived since the last check."""
+    account = _saved_account(page)
+    if account is not None:
+        try:
+            flash(mail_import.check_now(account).message, "success")
+        except MailError as error:
+            flash(f"Check failed: {error.message}", "error")
+    return redirect(page.url())
+
+
+def add_routes(bp: Blueprint, rule: str, page: SettingsPage, decorate=lambda f: f) -> None:
+    """Register the page and its actions on a blueprint (endpoint names from the page)."""
+    name = page.endpoint.split(".", 1)[1]
+    handlers = {}
+    if page.outbound:
+        handlers.update(outbound=save_outbound, test_email=send_test)
+    if page.inbound:
+        handlers.update(inbound=save_inbound, test_inbound=test_inbound, check=check_now)
+
+    def view():
+        return show(page)
+
+    bp.add_url_rule(rule, name, decorate(view))
+    for action, handler in handlers.items():
+        bp.add_url_rule(
+            f"{rule}/{action.replace('_', '-')}",
+            f"{name}_{action}",
+            decorate(lambda handler=handler: handler(page)),
+            methods=["POST"],
+        )
+    bp.add_url_rule(
+        f"{rule}/authorize/<purpose>",
+        f"{name}_authorize",
+        decorate(lambda purpose: authorize(page, purpose)),
+        methods=["POST"],
+    )
+    bp.add_url_rule(
+        f"{rule}/deauthorize/<purpose>",
+        f"{name}_deauthorize",
+        decorate(lambda purpose: deauthorize(page, purpose)),
+        methods=["POST"],
+    )

@@ -1,0 +1,439 @@
+"""Import a mailbox over IMAP into the Emails list, incrementally by UIDVALIDITY/UID.
+
+A run reads the folder's UIDVALIDITY and UIDNEXT; when nothing is newer than the last imported
+UID it fetches nothing. New messages are fetched in batches bounded by count and bytes
+(MAIL_FETCH_BATCH, MAIL_FETCH_BATCH_BYTES) and committed batch by batch together with the UID
+reached, so an interrupted run resumes where it stopped. A changed UIDVALIDITY starts over from
+UID 1, and Message-IDs already imported are skipped, so nothing is duplicated. One run per
+account at a time (a lease on the account row)."""
+
+import imaplib
+import queue
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import insert, or_, select, update
+
+from app.extensions import db
+from app.models import MailAccount, MailAttachment, MailMessage
+from app.models.base import utcnow
+from app.models.mail import INBOUND, PERSONAL, RECEIVED
+from app.services import crypto
+from app.services.mail import PURPOSE, with_token
+from app.services.mail_parse import parse_message
+from app.services.mail_protocols import (
+    MailError,
+    Server,
+    imap_oauth,
+    imap_password,
+    imap_session,
+    security_problem,
+)
+
+LEASE = timedelta(minutes=10)
+UID_AND_SIZE = re.compile(rb"UID (\d+)|RFC822\.SIZE (\d+)")
+
+
+class Progress:
+    """Told how many new messages a run found, then how many it has done (a CLI bar)."""
+
+    def start(self, total: int) -> None:
+        """The run found `total` new messages."""
+
+    def advance(self, count: int) -> None:
+        """`count` more messages were handled."""
+
+
+@dataclass
+class FetchResult:
+    """What one run did."""
+
+    imported: int = 0
+    duplicates: int = 0
+    found: int = 0
+    resynced: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        """The outcome in words."""
+        if not self.found:
+            return "No new messages."
+        words = f"Imported {self.imported} new message{'s' if self.imported != 1 else ''}."
+        if self.duplicates:
+            words += f" {self.duplicates} already imported were skipped."
+        if self.resynced:
+            words = "The mailbox was renumbered (UIDVALIDITY changed); re-synced. " + words
+        return words
+
+
+def imap_server(account: MailAccount) -> Server:
+    """The account's IMAP server with the configured timeout."""
+    return Server(
+        account.imap_host,
+        account.imap_port,
+        account.imap_security,
+        current_app.config["MAIL_TIMEOUT"],
+    )
+
+
+def _session(account: MailAccount, work):
+    """Run `work(connection)` signed in to the account's IMAP server (one refresh on NO)."""
+    server = imap_server(account)
+    problem = security_problem(server.host, server.security)
+    if problem:
+        raise MailError(problem)
+    if not account.uses_oauth:
+        login = imap_password(account.username, crypto.decrypt(account.password_encrypted))
+        with imap_session(server, login) as connection:
+            return work(connection)
+    if not account.authorized_email:
+        raise MailError("Not Authorized, please authorize again.")
+
+    def attempt(token: str):
+        with imap_session(server, imap_oauth(account.authorized_email, token)) as connection:
+            return work(connection)
+
+    return with_token(account, PURPOSE, attempt)
+
+
+@dataclass
+class FolderState:
+    """What EXAMINE said about the folder."""
+
+    uidvalidity: int
+    uidnext: int | None
+    exists: int
+
+
+def _examine(connection: imaplib.IMAP4, folder: str) -> FolderState:
+    status, data = connection.select(_quoted(folder), readonly=True)
+    if status != "OK":
+        reason = data[0].decode("utf-8", "replace") if data and data[0] else status
+        raise MailError(f"The folder “{folder}” could not be opened: {reason}")
+    responses = connection.untagged_responses
+
+    def number(name: str) -> int | None:
+        values = responses.get(name) or [b""]
+        return int(values[-1]) if values[-1] and values[-1].isdigit() else None
+
+    return FolderState(number("UIDVALIDITY") or 0, number("UIDNEXT"), number("EXISTS") or 0)
+
+
+def _quoted(folder: str) -> str:
+    return '"' + folder.replace("\\", "\\\\") + '"'
+
+
+def test_inbound(account: MailAccount) -> str:
+    """Sign in and open the folder: proves server, security, authorization and folder."""
+
+    def work(connection: imaplib.IMAP4) -> str:
+        state = _examine(connection, account.imap_folder)
+        return (
+            f"Connection works: signed in to {account.imap_host} and opened "
+            f"“{account.imap_folder}” ({state.exists} messages)."
+        )
+
+    return _session(account, work)
+
+
+# --- the import run ----------------------------------------------------------------------------
+
+
+def _claim(account: MailAccount) -> bool:
+    now = utcnow()
+    claimed = db.session.execute(
+        update(MailAccount)
+        .where(
+            MailAccount.id == account.id,
+            or_(MailAccount.sync_lock_until.is_(None), MailAccount.sync_lock_until < now),
+        )
+        .values(sync_lock_until=now + LEASE)
+    )
+    db.session.commit()
+    return claimed.rowcount == 1
+
+
+def check_now(account: MailAccount, progress: Progress | None = None) -> FetchResult:
+    """Import the messages that arrived since the last run (raises MailError)."""
+    if account.id is None or not account.imap_host:
+        raise MailError("Save the inbound settings first.")
+    if not _claim(account):
+        raise MailError("A check of this mailbox is already running. Please wait a moment.")
+    account_id = account.id
+    try:
+        result = _session(account, lambda connection: _run(account, connection, progress))
+    except MailError as error:
+        _finish(account_id, f"Failed: {error.message}")
+        raise
+    except BaseException:
+        _finish(account_id, "Failed unexpectedly.")
+        raise
+    _finish(account_id, result.message)
+    return result
+
+
+def _finish(account_id: int, message: str) -> None:
+    db.session.rollback()
+    account = db.session.get(MailAccount, account_id)
+    account.sync_lock_until = None
+    account.last_checked_at, account.last_check_message = utcnow(), message[:2000]
+    db.session.commit()
+
+
+def _run(account: MailAccount, connection: imaplib.IMAP4, progress: Progress | None):
+    result = FetchResult()
+    folder = account.imap_folder
+    state = _examine(connection, folder)
+    if account.sync_folder != folder or account.sync_uidvalidity != state.uidvalidity:
+        result.resynced = account.sync_uidvalidity is not None and account.sync_folder == folder
+        account.sync_folder, account.sync_uidvalidity, account.sync_last_uid = (
+            folder,
+            state.uidvalidity,
+            0,
+        )
+        db.session.commit()
+    last = account.sync_last_uid or 0
+    if state.exists == 0 or (state.uidnext is not None and state.uidnext <= last + 1):
+        return result
+    uids = _new_uids(connection, last)
+    result.found = len(uids)
+    if progress:
+        progress.start(len(uids))
+    plan = list(_batches(connection, uids, last))
+    with Prefetcher(connection, plan) as fetched:
+        for batch, parsed in fetched:
+            _store_batch(account, batch, parsed, result)
+            if progress:
+                progress.advance(len(batch.uids))
+    return result
+
+
+class Prefetcher:
+    """Fetches and parses the next batch in a thread while this one is stored, so the
+    server's and the network's time overlaps the database's. At most two batches are held
+    (one queued, one being stored): memory stays bounded."""
+
+    _DONE = object()
+
+    def __init__(self, connection: imaplib.IMAP4, plan: list["Batch"]):
+        self.connection = connection
+        self.plan = plan
+        self.queue: queue.Queue = queue.Queue(maxsize=1)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._work, name="imap-prefetch", daemon=True)
+
+    def _put(self, item) -> bool:
+        while not self.stopping.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        try:
+            for batch in self.plan:
+                parsed = [
+                    (uid, parse_message(raw, batch.sizes.get(uid, len(raw)), batch.headers_only))
+                    for uid, raw in _fetch(self.connection, batch)
+                ]
+                if not self._put((batch, parsed)):
+                    return
+            self._put(self._DONE)
+        except BaseException as error:  # handed to the consumer, raised there
+            self._put(error)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __iter__(self):
+        while True:
+            item = self.queue.get()
+            if item is self._DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopping.set()
+        self.thread.join()  # the connection is free again before it is logged out
+
+
+def _search(connection: imaplib.IMAP4, criteria: str) -> list[int]:
+    status, data = connection.uid("SEARCH", criteria)
+    if status != "OK":
+        raise MailError("The IMAP server refused to list the new messages.")
+    return [int(u) for u in b" ".join(d for d in data if d).split()]
+
+
+def _new_uids(connection: imaplib.IMAP4, last: int) -> list[int]:
+    return sorted(u for u in _search(connection, f"UID {last + 1}:*") if u > last)
+
+
+def _sizes(connection: imaplib.IMAP4, uids: list[int]) -> dict[int, int]:
+    status, data = connection.uid("FETCH", _uid_set(uids), "(UID RFC822.SIZE)")
+    if status != "OK":
+        raise MailError("The IMAP server refused to list the message sizes.")
+    sizes = {}
+    for entry in data:
+        uid, size = _uid_size(entry if isinstance(entry, bytes) else entry[0])
+        if uid is not None:
+            sizes[uid] = size or 0
+    return sizes
+
+
+def _uid_size(header: bytes) -> tuple[int | None, int | None]:
+    uid = size = None
+    for found_uid, found_size in UID_AND_SIZE.findall(header or b""):
+        uid = int(found_uid) if found_uid else uid
+        size = int(found_size) if found_size else size
+    return uid, size
+
+
+def _uid_set(uids: list[int]) -> str:
+    """A compact UID set: runs become ranges (1:500 instead of 500 numbers)."""
+    parts, start, previous = [], None, None
+    for uid in uids:
+        if start is None:
+            start = previous = uid
+        elif uid == previous + 1:
+            previous = uid
+        else:
+            parts.append(f"{start}:{previous}" if previous != start else str(start))
+            start = previous = uid
+    if start is not None:
+        parts.append(f"{start}:{previous}" if previous != start else str(start))
+    return ",".join(parts)
+
+
+@dataclass
+class Batch:
+    """UIDs to fetch in one command, and whether to fetch only headers (too large)."""
+
+    uids: list[int]
+    sizes: dict[int, int]
+    headers_only: bool = False
+
+
+def _batches(connection: imaplib.IMAP4, uids: list[int], last: int) -> Iterator[Batch]:
+    """Batches in UID order of at most MAIL_FETCH_BATCH messages and MAIL_FETCH_BATCH_BYTES.
+
+    One SEARCH names the messages LARGER than bytes/count; only their sizes are fetched, every
+    other message counts as that bound. Messages above MAIL_MAX_MESSAGE_BYTES come alone,
+    headers only."""
+    config = current_app.config
+    count, limit = max(1, config["MAIL_FETCH_BATCH"]), config["MAIL_FETCH_BATCH_BYTES"]
+    small = max(1, limit // count)
+    wanted = set(uids)
+    large = [u for u in _search(connection, f"UID {last + 1}:* LARGER {small}") if u in wanted]
+    sizes = _sizes(connection, sorted(large)) if large else {}
+    current, total = [], 0
+    for uid in uids:
+        size = sizes.get(uid, small)
+        if size > config["MAIL_MAX_MESSAGE_BYTES"]:
+            yield Batch([uid], sizes, headers_only=True)
+            continue
+        if current and (len(current) >= count or total + size > limit):
+            yield Batch(current, sizes)
+            current, total = [], 0
+        current.append(uid)
+        total += size
+    if current:
+        yield Batch(current, sizes)
+
+
+def _fetch(connection: imaplib.IMAP4, batch: Batch) -> Iterator[tuple[int, bytes]]:
+    item = "BODY.PEEK[HEADER]" if batch.headers_only else "BODY.PEEK[]"
+    status, data = connection.uid("FETCH", _uid_set(batch.uids), f"(UID {item})")
+    if status != "OK":
+        raise MailError("The IMAP server refused to send the messages.")
+    pending: bytes | None = None
+    for entry in data:
+        if isinstance(entry, tuple):
+            uid, _size = _uid_size(entry[0])
+            if uid is not None:
+                yield uid, entry[1]
+            else:
+                pending = entry[1]
+        elif pending is not None:  # the UID came after the literal
+            uid, _size = _uid_size(entry)
+            if uid is not None:
+                yield uid, pending
+            pending = None
+
+
+def _store_batch(account, batch: Batch, parsed: list[tuple[int, dict]], result) -> None:
+    """Insert the batch's new messages (Message-IDs seen before are skipped) and move the
+    import state past the batch, in one transaction."""
+    known = set(
+        db.session.scalars(
+            select(MailMessage.dedupe_key).where(
+                MailMessage.account_id == account.id,
+                MailMessage.dedupe_key.in_({fields["dedupe_key"] for _uid, fields in parsed}),
+            )
+        )
+    )
+    rows, attachments = [], {}
+    for uid, fields in parsed:
+        key = fields["dedupe_key"]
+        if key in known:
+            result.duplicates += 1
+            continue
+        known.add(key)
+        attachments[key] = fields.pop("attachments")
+        rows.append(_row(account, uid, fields))
+    _store(rows, attachments)
+    result.imported += len(rows)
+    account.sync_last_uid = max([account.sync_last_uid or 0, *batch.uids])
+    account.sync_lock_until = utcnow() + LEASE
+    db.session.commit()
+
+
+def _row(account: MailAccount, uid: int, fields: dict) -> dict:
+    now = utcnow()
+    return {
+        **fields,
+        "account_id": account.id,
+        "user_id": account.user_id if account.role == PERSONAL else None,
+        "direction": INBOUND,
+        "status": RECEIVED,
+        "status_reason": "",
+        "imap_folder": account.sync_folder,
+        "imap_uidvalidity": account.sync_uidvalidity,
+        "imap_uid": uid,
+        "attempts": 0,
+        "sent_via": "",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _store(rows: list[dict], attachments: dict[str, list]) -> None:
+    """One multi-row INSERT for the messages (ids back by RETURNING), one for attachments."""
+    if not rows:
+        return
+    table = MailMessage.__table__
+    ids = db.session.execute(insert(table).returning(table.c.id, table.c.dedupe_key), rows).all()
+    files = [
+        {"message_id": message_id, "filename": name, "content_type": kind, "size": size}
+        for message_id, key in ids
+        for name, kind, size in attachments.get(key, ())
+    ]
+    if files:
+        db.session.execute(insert(MailAttachment.__table__), files)
+
+
+def inbound_accounts() -> list[MailAccount]:
+    """Accounts with inbound settings that can sign in (for `flask mail fetch`)."""
+    accounts = db.session.scalars(
+        select(MailAccount).where(MailAccount.imap_host != "").order_by(MailAccount.id)
+    )
+    return [a for a in accounts if a.is_authorized or (not a.uses_oauth and a.username)]

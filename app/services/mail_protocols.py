@@ -1,0 +1,322 @@
+"""SMTP and IMAP conversations with XOAUTH2 (or a password), every step under a timeout, and
+every failure put into words: refused, unknown host, timeout, TLS mismatch, rejected sign-in.
+
+Security "none" sends credentials in the clear, so it is only allowed for a server on this
+machine (loopback) — the local stand-in, or a relay the operator runs beside the CRM."""
+
+import imaplib
+import ipaddress
+import smtplib
+import socket
+import ssl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from app.models.mail import NONE, SSL, STARTTLS
+
+
+class MailError(Exception):
+    """A mail server conversation failed; `message` says why in words a user understands."""
+
+    def __init__(self, message: str, *, transient: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
+class AuthRejected(MailError):
+    """The server refused the sign-in (SMTP 535, IMAP NO): the token may be stale."""
+
+    def __init__(self, reply: str):
+        super().__init__(f"The mail server refused the sign-in ({reply}).")
+        self.reply = reply
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where a mail server listens and how the connection is secured (ssl/starttls/none)."""
+
+    host: str
+    port: int
+    security: str
+    timeout: float
+
+    @property
+    def name(self) -> str:
+        """host:port, for messages."""
+        return f"{self.host}:{self.port}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host name is this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def security_problem(host: str, security: str) -> str | None:
+    """Why these settings may not be used (None when they may)."""
+    if security not in (SSL, STARTTLS, NONE):
+        return "Choose SSL, STARTTLS or None."
+    if security == NONE and not is_loopback(host):
+        return (
+            "Security “None” would send the sign-in unencrypted; it is only allowed for a "
+            "server on this machine (127.0.0.1). Choose SSL or STARTTLS."
+        )
+    return None
+
+
+def xoauth2(user: str, access_token: str) -> str:
+    """The SASL XOAUTH2 initial response (the caller's library base64-encodes it)."""
+    return f"user={user}\x01auth=Bearer {access_token}\x01\x01"
+
+
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+def _refused(server: Server, error: Exception) -> str:
+    return f"The mail server {server.name} refused the connection. Check the server and port."
+
+
+def _unknown_host(server: Server, error: Exception) -> str:
+    return f"The mail server name “{server.host}” could not be found. Check the server."
+
+
+def _timed_out(server: Server, error: Exception) -> str:
+    return (
+        f"The mail server {server.name} did not answer within {server.timeout:g} "
+        f"second{'' if server.timeout == 1 else 's'}. "
+        "Check the server, port and security (a TLS port waits for TLS)."
+    )
+
+
+def _certificate(server: Server, error: Exception) -> str:
+    reason = getattr(error, "verify_message", "") or str(error)
+    return f"The certificate of {server.host} could not be verified: {reason}."
+
+
+def _tls_mismatch(server: Server, error: Exception) -> str:
+    reason = getattr(error, "reason", "") or str(error)
+    return (
+        f"TLS mismatch: {server.name} did not answer with TLS ({reason}). Check the Security "
+        "setting: SSL for ports 465/993, STARTTLS for 587/143."
+    )
+
+
+def _disconnected(server: Server, error: Exception) -> str:
+    return f"The mail server {server.name} closed the connection unexpectedly."
+
+
+def _unreachable(server: Server, error: Exception) -> str:
+    return f"The mail server {server.name} could not be reached ({error.strerror or error})."
+
+
+def _smtp_reply(server: Server, error: Exception) -> str:
+    from app.services import microsoft
+
+    code, text = getattr(error, "smtp_code", ""), _text(getattr(error, "smtp_error", b""))
+    words = microsoft.smtp_reply_words(text)
+    return f"The mail server answered {code} {text}".strip() + (f" — {words}" if words else ".")
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _recipients(server: Server, error: Exception) -> str:
+    refused = ", ".join(
+        f"{address} ({code} {_text(reply)})"
+        for address, (code, reply) in getattr(error, "recipients", {}).items()
+    )
+    return f"The mail server refused the recipients: {refused}."
+
+
+def _imap_error(server: Server, error: Exception) -> str:
+    return f"The IMAP server answered: {error}."
+
+
+# Most specific first: SSL errors and timeouts are OSErrors; SMTP errors are OSErrors too.
+TRANSLATIONS: list[tuple[type[BaseException], Callable[[Server, Exception], str], bool]] = [
+    (ConnectionRefusedError, _refused, True),
+    (socket.gaierror, _unknown_host, False),
+    (TimeoutError, _timed_out, True),
+    (ssl.SSLCertVerificationError, _certificate, False),
+    (ssl.SSLError, _tls_mismatch, False),
+    (smtplib.SMTPServerDisconnected, _disconnected, True),
+    (smtplib.SMTPRecipientsRefused, _recipients, False),
+    (smtplib.SMTPResponseException, _smtp_reply, False),
+    (imaplib.IMAP4.abort, _disconnected, True),
+    (imaplib.IMAP4.error, _imap_error, False),
+    (ConnectionError, _disconnected, True),
+    (OSError, _unreachable, True),
+]
+
+
+@contextmanager
+def words_for_errors(server: Server) -> Iterator[None]:
+    """Turn socket, TLS, SMTP and IMAP exceptions into a MailError with a clear message."""
+    try:
+        yield
+    except MailError:
+        raise
+    except Exception as error:
+        cause = _root(error)
+        for kind, words, transient in TRANSLATIONS:
+            if isinstance(cause, kind):
+                raise MailError(words(server, cause), transient=transient) from error
+        raise
+
+
+def _root(error: Exception) -> Exception:
+    """smtplib and imaplib wrap a read timeout ("Connection unexpectedly closed: timed out")."""
+    inner = error.__cause__ or error.__context__
+    if isinstance(inner, TimeoutError) or "timed out" in str(error):
+        return inner if isinstance(inner, TimeoutError) else TimeoutError(str(error))
+    return error
+
+
+# --- SMTP ------------------------------------------------------------------------------------
+
+
+def _smtp_open(server: Server) -> smtplib.SMTP:
+    if server.security == SSL:
+        return smtplib.SMTP_SSL(
+            server.host, server.port, timeout=server.timeout, context=_tls_context()
+        )
+    connection = smtplib.SMTP(server.host, server.port, timeout=server.timeout)
+    connection.ehlo()
+    if server.security == STARTTLS:
+        if not connection.has_extn("starttls"):
+            connection.close()
+            raise MailError(
+                f"TLS mismatch: {server.name} does not offer STARTTLS. Check the Security "
+                "setting (SSL for port 465)."
+            )
+        connection.starttls(context=_tls_context())
+        connection.ehlo()
+    return connection
+
+
+def smtp_oauth(user: str, access_token: str) -> Callable[[smtplib.SMTP], None]:
+    """Sign in with AUTH XOAUTH2 (initial response; an error challenge gets an empty line)."""
+
+    def sign_in(connection: smtplib.SMTP) -> None:
+        connection.ehlo_or_helo_if_needed()
+        if not connection.has_extn("auth"):
+            raise MailError("The mail server does not offer sign-in (AUTH) on this connection.")
+        connection.auth(
+            "XOAUTH2",
+            lambda challenge=None: xoauth2(user, access_token) if challenge is None else "",
+        )
+
+    return sign_in
+
+
+def smtp_password(user: str, password: str) -> Callable[[smtplib.SMTP], None]:
+    """Sign in with a username and password (AUTH PLAIN/LOGIN), for "Other" SMTP servers."""
+
+    def sign_in(connection: smtplib.SMTP) -> None:
+        connection.login(user, password)
+
+    return sign_in
+
+
+def smtp_send(
+    server: Server,
+    sign_in: Callable[[smtplib.SMTP], None],
+    mail_from: str,
+    recipients: list[str],
+    message: bytes,
+) -> None:
+    """Connect, secure, sign in and send one message; raise AuthRejected or MailError."""
+    with words_for_errors(server):
+        connection = _smtp_open(server)
+        try:
+            try:
+                sign_in(connection)
+            except smtplib.SMTPAuthenticationError as error:
+                reply = error.smtp_error.decode("utf-8", "replace")
+                raise AuthRejected(f"{error.smtp_code} {reply}") from error
+            except smtplib.SMTPNotSupportedError as error:
+                raise MailError(
+                    f"{server.name} does not offer sign-in on this connection; check the "
+                    "Security setting (STARTTLS on port 587)."
+                ) from error
+            connection.sendmail(mail_from, recipients, message)
+        finally:
+            _quietly(connection.quit, connection.close)
+
+
+def _quietly(first: Callable[[], object], fallback: Callable[[], object]) -> None:
+    try:
+        first()
+    except (OSError, smtplib.SMTPException, imaplib.IMAP4.error):
+        try:
+            fallback()
+        except OSError:
+            pass
+
+
+# --- IMAP ------------------------------------------------------------------------------------
+
+
+def _imap_open(server: Server) -> imaplib.IMAP4:
+    if server.security == SSL:
+        return imaplib.IMAP4_SSL(
+            server.host, server.port, ssl_context=_tls_context(), timeout=server.timeout
+        )
+    connection = imaplib.IMAP4(server.host, server.port, timeout=server.timeout)
+    if server.security == STARTTLS:
+        if "STARTTLS" not in connection.capabilities:
+            connection.shutdown()
+            raise MailError(
+                f"TLS mismatch: {server.name} does not offer STARTTLS. Check the Security "
+                "setting (SSL for port 993)."
+            )
+        connection.starttls(ssl_context=_tls_context())
+    return connection
+
+
+def imap_oauth(user: str, access_token: str) -> Callable[[imaplib.IMAP4], None]:
+    """Sign in with AUTHENTICATE XOAUTH2."""
+
+    def sign_in(connection: imaplib.IMAP4) -> None:
+        connection.authenticate("XOAUTH2", lambda _challenge: xoauth2(user, access_token).encode())
+
+    return sign_in
+
+
+def imap_password(user: str, password: str) -> Callable[[imaplib.IMAP4], None]:
+    """Sign in with LOGIN, for "Other" IMAP servers."""
+
+    def sign_in(connection: imaplib.IMAP4) -> None:
+        connection.login(user, password)
+
+    return sign_in
+
+
+@contextmanager
+def imap_session(server: Server, sign_in: Callable[[imaplib.IMAP4], None]):
+    """A signed-in IMAP connection, logged out afterwards; errors become MailError."""
+    with words_for_errors(server):
+        connection = _imap_open(server)
+        try:
+            try:
+                sign_in(connection)
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error as error:
+                raise AuthRejected(_imap_text(error)) from error
+            yield connection
+        finally:
+            _quietly(connection.logout, connection.shutdown)
+
+
+def _imap_text(error: Exception) -> str:
+    text = str(error)
+    return text[2:-1] if text.startswith("b'") else text

@@ -1,0 +1,262 @@
+"""Exchange Online's IMAP, played by Debian's Dovecot: an ``oauth2`` passdb asks the stand-in's
+token-introspection endpoint whether a bearer token is an active Outlook-audience token for
+the mailbox named by ``user=`` and carries ``IMAP.AccessAsUser.All``. Failed sign-ins are not
+delayed (no auth penalty), so tests of rejected tokens stay fast.
+
+Dovecot runs as its own process (``dovecot -F -c CONF``) from a config written into a folder
+that also holds the mailboxes (Maildir, one folder per mailbox address), all stored as one
+system user (``mail`` when run as root, else the current user). Seeding writes Maildir files
+directly; ``doveadm mailbox update`` changes a mailbox's UIDVALIDITY.
+"""
+
+from __future__ import annotations
+
+import grp
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+CONFIG = """\
+base_dir = {folder}/run
+state_dir = {folder}/state
+instance_name = standin-imap-{port}
+log_path = {folder}/dovecot.log
+protocols = imap
+listen = {host}
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = xoauth2 oauthbearer
+auth_failure_delay = 0
+default_internal_user = {internal_user}
+default_internal_group = {internal_group}
+default_login_user = {login_user}
+first_valid_uid = 1
+mail_location = maildir:{folder}/mail/%u/Maildir
+mail_max_lock_timeout = 10 secs
+service imap-login {{
+  inet_listener imap {{
+    address = {host}
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+service stats {{
+  unix_listener stats-reader {{
+    mode = 0666
+  }}
+  unix_listener stats-writer {{
+    mode = 0666
+  }}
+}}
+protocol imap {{
+  mail_max_userip_connections = 200
+}}
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {folder}/oauth2.conf.ext
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={folder}/mail/%u allow_all_users=yes
+}}
+"""
+
+OAUTH2 = """\
+introspection_mode = post
+introspection_url = {introspection_url}
+force_introspection = yes
+username_attribute = email
+active_attribute = active
+active_value = true
+scope = IMAP.AccessAsUser.All
+timeout_msecs = 10000
+"""
+
+
+class DovecotError(RuntimeError):
+    """Dovecot could not be started or driven."""
+
+
+def available() -> bool:
+    """Whether Dovecot is installed (``apt-get install dovecot-imapd``)."""
+    return shutil.which("dovecot") is not None and shutil.which("doveadm") is not None
+
+
+class Dovecot:
+    """One Dovecot instance on loopback and its Maildir mailboxes."""
+
+    def __init__(self, folder: Path, host: str, port: int, introspection_url: str) -> None:
+        self.folder = folder
+        self.host = host
+        self.port = port
+        self.introspection_url = introspection_url
+        self.process: subprocess.Popen | None = None
+        self._names = itertools.count(1)
+        self._lock = threading.Lock()
+        if os.geteuid() == 0:
+            self.uid, self.gid = pwd.getpwnam("mail").pw_uid, grp.getgrnam("mail").gr_gid
+            self.users = ("dovecot", "dovecot", "dovenull")
+        else:
+            self.uid, self.gid = os.getuid(), os.getgid()
+            me = pwd.getpwuid(self.uid).pw_name
+            self.users = (me, grp.getgrgid(self.gid).gr_name, me)
+
+    @property
+    def config_path(self) -> Path:
+        """The dovecot.conf of this instance."""
+        return self.folder / "dovecot.conf"
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Write the config and run ``dovecot -F -c CONF`` until it greets on its port."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.chmod(0o755)  # Dovecot's unprivileged processes walk into it
+        closed = [p for p in self.folder.parents if not p.stat().st_mode & 0o001]
+        if closed and os.geteuid() == 0:
+            raise DovecotError(
+                f"{closed[0]} is closed to other users; Dovecot's mail user cannot reach "
+                f"{self.folder}. Choose a --mail-dir under /tmp or another open folder."
+            )
+        (self.folder / "mail").mkdir(exist_ok=True)
+        os.chown(self.folder / "mail", self.uid, self.gid)
+        internal_user, internal_group, login_user = self.users
+        self.config_path.write_text(
+            CONFIG.format(
+                folder=self.folder,
+                host=self.host,
+                port=self.port,
+                uid=self.uid,
+                gid=self.gid,
+                internal_user=internal_user,
+                internal_group=internal_group,
+                login_user=login_user,
+            )
+        )
+        (self.folder / "oauth2.conf.ext").write_text(
+            OAUTH2.format(introspection_url=self.introspection_url)
+        )
+        self.process = subprocess.Popen(  # noqa: S603
+            ["dovecot", "-F", "-c", str(self.config_path)],  # noqa: S607
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._wait_for_greeting(timeout)
+
+    def _wait_for_greeting(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise DovecotError(f"dovecot exited with {self.process.returncode}: {self.log()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=2) as sock:
+                    if sock.recv(100).startswith(b"* OK"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise DovecotError(f"dovecot did not greet within {timeout} s: {self.log()}")
+
+    def log(self) -> str:
+        """The tail of Dovecot's log."""
+        path = self.folder / "dovecot.log"
+        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+    def stop(self) -> None:
+        """Stop Dovecot and reap it."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    # -- mailboxes ----------------------------------------------------------------------------
+    def _home(self, mailbox: str) -> Path:
+        return self.folder / "mail" / mailbox
+
+    def _maildir(self, mailbox: str) -> Path:
+        maildir = self._home(mailbox) / "Maildir"
+        if not (maildir / "new").is_dir():
+            for part in ("", "Maildir", "Maildir/cur", "Maildir/new", "Maildir/tmp"):
+                path = self._home(mailbox) / part
+                path.mkdir(mode=0o700, exist_ok=True)
+                os.chown(path, self.uid, self.gid)
+        return maildir
+
+    def deliver(self, mailbox: str, messages: list[bytes]) -> int:
+        """Put messages into a mailbox's INBOX (Maildir ``new/``, as a delivery agent does)."""
+        maildir = self._maildir(mailbox)
+        now = int(time.time())
+        with self._lock:
+            for raw in messages:
+                seq = next(self._names)
+                name = f"{now}.M{seq:07d}P{os.getpid()}.standin,S={len(raw)},W={len(raw)}"
+                temporary = maildir / "tmp" / name
+                temporary.write_bytes(raw)
+                os.chown(temporary, self.uid, self.gid)
+                temporary.rename(maildir / "new" / name)
+        return len(messages)
+
+    def count(self, mailbox: str) -> int:
+        """How many messages a mailbox's INBOX holds on disk."""
+        maildir = self._home(mailbox) / "Maildir"
+        return sum(
+            1
+            for part in ("new", "cur")
+            if (maildir / part).is_dir()
+            for _ in (maildir / part).iterdir()
+        )
+
+    def wipe(self, mailbox: str | None = None) -> None:
+        """Delete one mailbox (or all) with its indexes; the next login starts it afresh."""
+        targets = [self._home(mailbox)] if mailbox else list((self.folder / "mail").iterdir())
+        for target in targets:
+            shutil.rmtree(target, ignore_errors=True)
+
+    def set_uidvalidity(self, mailbox: str, value: int) -> None:
+        """Give a mailbox's INBOX a new UIDVALIDITY (its messages get new UIDs from 1)."""
+        self._maildir(mailbox)
+        self._doveadm("mailbox", "update", "-u", mailbox, "--uid-validity", str(value), "INBOX")
+
+    def status(self, mailbox: str) -> dict[str, int]:
+        """UIDVALIDITY, UIDNEXT and message count of a mailbox's INBOX."""
+        self._maildir(mailbox)
+        out = self._doveadm(
+            "-f",
+            "flow",
+            "mailbox",
+            "status",
+            "-u",
+            mailbox,
+            "uidvalidity uidnext messages",
+            "INBOX",
+        )
+        fields = dict(part.split("=", 1) for part in out.split() if "=" in part)
+        return {key: int(value) for key, value in fields.items() if value.isdigit()}
+
+    def _doveadm(self, *args: str) -> str:
+        result = subprocess.run(  # noqa: S603
+            ["doveadm", "-c", str(self.config_path), *args],  # noqa: S607
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise DovecotError(f"doveadm {' '.join(args)}: {result.stderr.strip()}")
+        return result.stdout

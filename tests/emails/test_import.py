@@ -1,0 +1,208 @@
+"""Inbound: a user's mailbox and Admin > Inbound Email imported over IMAP XOAUTH2 from Dovecot,
+incrementally by UIDVALIDITY/UID, in bounded batches; every failure in words."""
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import MailAccount, MailAttachment, MailMessage
+from app.services import mail_import
+from tests.emails.conftest import ADELE_MAIL, MEGAN, MEGAN_MAIL, authorize, imap_settings
+
+ATTACHED = {
+    "from": "Megan Bowen <megan@contoso.example>",
+    "to": "Adele Vance <adele@contoso.example>",
+    "cc": "alex@fabrikam.example",
+    "subject": "Contract =?utf-8?q?f=C3=BCr?= review",
+    "date": "2026-03-04T05:06:07+01:00",
+    "text": "Please review the contract.\n",
+    "html": "<p>Please review the <b>contract</b>.</p>",
+    "message_id": "<contract-1@contoso.example>",
+    "attachments": [
+        {"name": "contract.pdf", "size": 12345, "content_type": "application/pdf"},
+        {"name": "Übersicht.xlsx", "size": 2048},
+    ],
+}
+
+
+def _inbound(client, port, path="/emails/settings", **overrides):
+    response = client.post(f"{path}/inbound", data=imap_settings(port, **overrides))
+    assert response.status_code == 302, response.get_data(as_text=True)[:3000]
+
+
+def _account(role="personal") -> MailAccount:
+    db.session.expire_all()
+    return db.session.scalar(select(MailAccount).where(MailAccount.role == role))
+
+
+def _count() -> int:
+    db.session.expire_all()
+    return db.session.scalar(select(func.count(MailMessage.id)))
+
+
+def _flash(client, path="/emails/settings") -> str:
+    return client.get(path).get_data(as_text=True)
+
+
+def test_check_now_imports_every_field_then_nothing_new(sally_mail, imap_port, mailctl):
+    _inbound(sally_mail, imap_port)
+    mailctl.seed(messages=[ATTACHED], count=2)
+    assert sally_mail.post("/emails/settings/test-inbound").status_code == 302
+    assert "Connection works: signed in to 127.0.0.1 and opened “INBOX” (3 messages)." in _flash(
+        sally_mail
+    )
+    sally_mail.post("/emails/settings/check")
+    assert "Imported 3 new messages." in _flash(sally_mail)
+    message = db.session.scalar(
+        select(MailMessage).where(MailMessage.message_id_header == "<contract-1@contoso.example>")
+    )
+    assert message.direction == "inbound" and message.status == "received"
+    assert message.from_address == "Megan Bowen <megan@contoso.example>"
+    assert message.to_addresses == "Adele Vance <adele@contoso.example>"
+    assert message.cc_addresses == "alex@fabrikam.example"
+    assert message.subject == "Contract für review"
+    assert message.sent_at.isoformat() == "2026-03-04T04:06:07+00:00"
+    assert message.body_text == "Please review the contract.\n"
+    assert message.body_html == "<p>Please review the <b>contract</b>.</p>\n"
+    assert [(a.filename, a.content_type, a.size) for a in message.attachments] == [
+        ("contract.pdf", "application/pdf", 12345),
+        ("Übersicht.xlsx", "application/octet-stream", 2048),
+    ]
+    assert message.imap_uid == 1 and message.user_id is not None
+    page = sally_mail.get(f"/emails/{message.id}").get_data(as_text=True)
+    assert "contract.pdf" in page and 'sandbox srcdoc="&lt;p&gt;Please' in page
+    account = _account()
+    assert account.sync_last_uid == 3
+    assert account.sync_uidvalidity == mailctl.mailbox()["uidvalidity"]
+    result = mail_import.check_now(account)  # the second run fetches nothing
+    assert (result.found, result.imported, result.message) == (0, 0, "No new messages.")
+    mailctl.seed(count=2, start=10)
+    result = mail_import.check_now(_account())
+    assert (result.found, result.imported) == (2, 2) and _count() == 5
+
+
+def test_uidvalidity_change_resyncs_without_duplicates(sally_mail, imap_port, mailctl):
+    _inbound(sally_mail, imap_port)
+    mailctl.seed(count=4)
+    assert mail_import.check_now(_account()).imported == 4
+    mailctl.renumber()
+    mailctl.seed(count=1, start=100)
+    result = mail_import.check_now(_account())
+    assert (result.found, result.imported, result.duplicates) == (5, 1, 4)
+    assert result.resynced and "re-synced" in result.message
+    assert _count() == 5
+
+
+def test_small_batches_and_a_message_too_large_to_import(sally_mail, imap_port, mailctl, app):
+    app.config.update(MAIL_FETCH_BATCH=3, MAIL_FETCH_BATCH_BYTES=2000, MAIL_MAX_MESSAGE_BYTES=20000)
+    _inbound(sally_mail, imap_port)
+    mailctl.seed(count=7)
+    big = {"subject": "Big one", "attachments": [{"name": "video.mp4", "size": 40000}]}
+    mailctl.seed(messages=[big])
+    calls = []
+
+    class Counting(mail_import.Progress):
+        def start(self, total):
+            calls.append(("start", total))
+
+        def advance(self, count):
+            calls.append(("advance", count))
+
+    result = mail_import.check_now(_account(), Counting())
+    assert result.imported == 8 and calls[0] == ("start", 8)
+    assert sum(n for kind, n in calls if kind == "advance") == 8
+    assert max(n for kind, n in calls if kind == "advance") <= 3
+    big = db.session.scalar(select(MailMessage).where(MailMessage.subject == "Big one"))
+    assert "larger than the import limit" in big.body_text and big.size > 40000
+
+
+def test_flask_mail_fetch_with_a_progress_bar(sally_mail, imap_port, mailctl, runner):
+    _inbound(sally_mail, imap_port)
+    mailctl.seed(count=3)
+    result = runner.invoke(args=["mail", "fetch"])
+    assert result.exit_code == 0, result.output
+    assert "personal adele@contoso.example" in result.output
+    assert f"{ADELE_MAIL}: Imported 3 new messages." in result.output
+    again = runner.invoke(args=["mail", "fetch"])
+    assert f"{ADELE_MAIL}: No new messages." in again.output and _count() == 3
+
+
+def test_group_mailbox_from_admin_inbound_email(auth, client, mail_app, imap_port, mailctl):
+    auth.login("admin", "admin-password")
+    admin_page = client.get("/admin/").get_data(as_text=True)
+    assert "System Email Settings" in admin_page and "Inbound Email" in admin_page
+    page = client.get("/admin/email/inbound").get_data(as_text=True)
+    assert 'value="outlook.office365.com"' in page and 'value="993"' in page
+    _inbound(client, imap_port, path="/admin/email/inbound")
+    authorize(client, "/admin/email/inbound/authorize/mail", oid=MEGAN)
+    mailctl.seed(MEGAN_MAIL, messages=[{"subject": "Support request", "to": MEGAN_MAIL}])
+    client.post("/admin/email/inbound/check")
+    assert "Imported 1 new message." in _flash(client, "/admin/email/inbound")
+    assert _account("group").authorized_email == MEGAN_MAIL
+    auth.logout()
+    auth.login()
+    listing = client.get("/emails/?folder=group").get_data(as_text=True)
+    assert "Support request" in listing
+    assert "Support request" not in client.get("/emails/").get_data(as_text=True)
+    assert client.get("/admin/email/inbound").status_code == 403
+    assert client.post("/admin/email/inbound/check").status_code == 403
+
+
+def test_imap_down_wrong_port_and_tls_mismatch(sally_mail, imap_port, mailctl, closed_port):
+    mailctl.seed(count=1)
+    _inbound(sally_mail, closed_port)
+    sally_mail.post("/emails/settings/check")
+    page = _flash(sally_mail)
+    assert f"Check failed: The mail server 127.0.0.1:{closed_port} refused the connection." in page
+    assert "Failed: The mail server" in page  # the last check, shown on the page
+    _inbound(sally_mail, imap_port, imap_security="ssl")
+    sally_mail.post("/emails/settings/test-inbound")
+    assert "Test failed: TLS mismatch:" in _flash(sally_mail)
+    _inbound(sally_mail, imap_port, imap_folder="Archive")
+    sally_mail.post("/emails/settings/check")
+    assert "The folder “Archive” could not be opened" in _flash(sally_mail)
+    _inbound(sally_mail, imap_port)
+    sally_mail.post("/emails/settings/check")
+    assert "Imported 1 new message." in _flash(sally_mail) and _count() == 1
+
+
+def test_timeout_on_a_silent_server(sally_mail, silent_server, app):
+    app.config["MAIL_TIMEOUT"] = 1
+    _inbound(sally_mail, silent_server)
+    sally_mail.post("/emails/settings/test-inbound")
+    assert "did not answer within 1 second." in _flash(sally_mail)
+
+
+def test_rejected_token_is_refreshed_once_then_not_authorized(sally_mail, imap_port, mailctl, ms):
+    _inbound(sally_mail, imap_port)
+    mailctl.seed(count=1)
+    ms.fault("imap", "reject", count=1)
+    assert mail_import.check_now(_account()).imported == 1
+    assert ms.stats()["token.refresh_token"] == 1
+    ms.fault("imap", "reject")
+    sally_mail.post("/emails/settings/check")
+    assert "Check failed: Not Authorized, please authorize again." in _flash(sally_mail)
+    assert _account().status == "needs_reconnect" and _account().sync_lock_until is None
+
+
+def test_one_check_at_a_time(sally_mail, imap_port):
+    _inbound(sally_mail, imap_port)
+    account = _account()
+    assert mail_import._claim(account)
+    sally_mail.post("/emails/settings/check")
+    assert "A check of this mailbox is already running" in _flash(sally_mail)
+
+
+def test_deleting_the_user_deletes_mail_tokens_but_not_other_data(sally_mail, imap_port, mailctl):
+    from app.models import Credential, User
+    from app.services import users
+
+    _inbound(sally_mail, imap_port)
+    mailctl.seed(count=1)
+    mail_import.check_now(_account())
+    assert db.session.scalar(select(func.count(Credential.id))) == 1
+    sally = db.session.scalar(select(User).where(User.username == "sally"))
+    users.delete_user(None, sally)
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Credential.id))) == 0
+    assert db.session.scalar(select(func.count(MailAccount.id))) == 0
+    assert db.session.scalar(select(func.count(MailAttachment.id))) == 0
