@@ -47,7 +47,9 @@ lint: install-test
 	$(BIN)/ruff format --check app config.py standin tests benchmarks
 
 bench: install-test
-	@for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+	@missed=""; for script in benchmarks/bench_*.py; do echo "== $$script"; \
+		$(BIN)/python $$script || missed="$$missed $$script"; echo; done; \
+		if [ -n "$$missed" ]; then echo "targets missed in:$$missed"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
