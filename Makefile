@@ -22,7 +22,7 @@ $(BIN)/activate:
 	$(BIN)/pip install --quiet --upgrade pip
 
 install: $(BIN)/activate
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[standin]"
 
 install-test: $(BIN)/activate
 	$(BIN)/pip install --quiet -e ".[test]"
