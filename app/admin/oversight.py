@@ -46,13 +46,21 @@ def connections():
     """External accounts across users, with Idle and Needs reconnect easy to find."""
     attention = request.args.get("filter") == "attention"
     pagination = overview.connections_page(_page(), current_app.config["USERS_PER_PAGE"], attention)
+    mail = overview.mail_connections_page(
+        request.args.get("mail_page", 1, type=int) or 1,
+        current_app.config["USERS_PER_PAGE"],
+        attention,
+    )
     cutoff = overview.idle_before()
     rows = [(a, overview.connection_status(a, cutoff)) for a in pagination.items]
+    mail_rows = [(m, overview.connection_status(m, cutoff)) for m in mail.items]
     labels = {p: s.label for p, s in connectors.REGISTRY.items()}
     return render_template(
         "admin/connections.html",
         pagination=pagination,
         rows=rows,
+        mail=mail,
+        mail_rows=mail_rows,
         attention=attention,
         labels=labels,
         idle_days=overview.IDLE_DAYS,

@@ -7,7 +7,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import aliased, contains_eager
 
 from app.extensions import db
-from app.models import AuditEvent, Credential, ExternalAccount, User
+from app.models import AuditEvent, Credential, ExternalAccount, MailAccount, User
 from app.models.base import utcnow
 from app.models.external_account import CONNECTED, NEEDS_RECONNECT, NOT_CONNECTED
 
@@ -37,7 +37,7 @@ def idle_before():
     return utcnow() - timedelta(days=IDLE_DAYS)
 
 
-def connection_status(account: ExternalAccount, cutoff) -> str:
+def connection_status(account, cutoff) -> str:
     """Connected, Needs reconnect, Not connected, or Idle (a refresh token near its 90 days)."""
     if account.status != CONNECTED:
         return account.status
@@ -67,6 +67,31 @@ def connections_page(page: int, per_page: int, attention: bool = False):
             or_(
                 ExternalAccount.status.in_([NEEDS_RECONNECT, NOT_CONNECTED]),
                 and_(ExternalAccount.status == CONNECTED, Credential.refreshed_at < idle_before()),
+            )
+        )
+    return db.paginate(statement, page=page, per_page=per_page, error_out=False)
+
+
+def mail_connections_page(page: int, per_page: int, attention: bool = False):
+    """Email authorizations (Exchange Online mail accounts) across users, kept apart from
+    External Accounts, with their owner and credential loaded in the same statement."""
+    owner = aliased(User)
+    statement = (
+        select(MailAccount)
+        .outerjoin(owner, MailAccount.user_id == owner.id)
+        .outerjoin(Credential, Credential.mail_account_id == MailAccount.id)
+        .options(
+            contains_eager(MailAccount.user.of_type(owner)),
+            contains_eager(MailAccount.credential),
+        )
+        .where(MailAccount.email_provider == "exchange_online")
+        .order_by(MailAccount.role, owner.username, MailAccount.id)
+    )
+    if attention:
+        statement = statement.where(
+            or_(
+                MailAccount.status.in_([NEEDS_RECONNECT, NOT_CONNECTED]),
+                and_(MailAccount.status == CONNECTED, Credential.refreshed_at < idle_before()),
             )
         )
     return db.paginate(statement, page=page, per_page=per_page, error_out=False)

@@ -178,3 +178,39 @@ def test_connections_overview_is_constant_in_sql_and_marks_idle(admin, client):
     assert "Idle" in page and "Connected</span>" not in page
     everything = client.get("/admin/connections").get_data(as_text=True)
     assert "Idle" in everything and "Connected</span>" in everything
+
+
+def test_connections_lists_email_authorizations_apart(admin, client):
+    from app.models import MailAccount
+
+    sally = _user("sally")
+    mailbox = MailAccount(
+        slot=f"user-{sally.id}",
+        role="personal",
+        user_id=sally.id,
+        email_provider="exchange_online",
+        status="connected",
+        authorized_email="adele@contoso.example",
+    )
+    system = MailAccount(
+        slot="system",
+        role="system",
+        email_provider="exchange_online",
+        status="needs_reconnect",
+        authorized_email="crm@contoso.example",
+    )
+    db.session.add_all([mailbox, system])
+    db.session.flush()
+    db.session.add(
+        Credential(
+            mail_account_id=mailbox.id, purpose="mail", refreshed_at=utcnow() - timedelta(days=85)
+        )
+    )
+    db.session.commit()
+    page = client.get("/admin/connections").get_data(as_text=True)
+    section = page.split("Email authorizations", 1)[1]
+    assert "adele@contoso.example" in section and "Idle" in section
+    assert "System" in section and "Needs reconnect" in section
+    assert "No user has connected an account yet." in page  # External Accounts stay apart
+    attention = client.get("/admin/connections?filter=attention").get_data(as_text=True)
+    assert "crm@contoso.example" in attention.split("Email authorizations", 1)[1]
