@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
 from app.models import OAuthFlow, User
@@ -123,6 +124,7 @@ def flow_for(flow_id: str, user: User) -> OAuthFlow | None:
 def finish(provider: str, params: dict, user: User) -> OAuthFlow:
     """Handle the provider's redirect: claim the state once, then redeem and verify."""
     flow = _claim(provider, params.get("state", ""), user)
+    flow_id = flow.id
     try:
         result = _verify(flow, params)
         _COMPLETIONS[flow.purpose](flow, result)
@@ -134,6 +136,16 @@ def finish(provider: str, params: dict, user: User) -> OAuthFlow:
         _fail(
             flow,
             error.message if error.transient else f"Microsoft refused the sign-in: {error.message}",
+        )
+    except SQLAlchemyError:
+        # The database refused the write: nothing half-connected stays behind (the whole
+        # completion rolls back); say so, and let the user try again.
+        db.session.rollback()
+        log.exception("Could not store the result of flow %s", flow_id)
+        _fail(
+            flow,
+            "The CRM could not save the connection, so nothing was stored. "
+            "Please try again in a moment.",
         )
     return flow
 
@@ -163,7 +175,11 @@ def _claim(provider: str, state: str, user: User) -> OAuthFlow:
 
 def _fail(flow: OAuthFlow, message: str) -> None:
     flow.status, flow.message = ERROR, message
-    db.session.commit()
+    try:
+        db.session.commit()
+    except SQLAlchemyError:  # the database is still refusing: the flow expires on its own
+        db.session.rollback()
+        log.exception("Could not mark flow %s as failed", flow.id)
 
 
 def _verify(flow: OAuthFlow, params: dict) -> SignInResult:

@@ -344,3 +344,26 @@ def test_iss_parameter_is_checked_when_sent(sally, client, ms):
         ).replace("iss=http", "iss=x"),
     )
     assert "unexpected issuer" in flow.callback.get_data(as_text=True)
+
+
+def test_the_database_refusing_the_write_leaves_nothing_half_connected(sally, client):
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+
+    def refuse_credentials(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO CREDENTIALS"):
+            raise OperationalError(statement, parameters, Exception("disk I/O error"))
+
+    def arm(url):
+        event.listen(db.engine, "before_cursor_execute", refuse_credentials)
+
+    try:
+        flow = connect(client, before_callback=arm)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", refuse_credentials)
+    body = flow.callback.get_data(as_text=True)
+    assert flow.callback.status_code == 200 and 'data-status="error"' in body
+    assert "could not save the connection" in body
+    _nothing_stored()
+    status = client.get(f"/oauth/flows/{flow.start['flow']}").get_json()
+    assert status["status"] == "error" and status["next"]
