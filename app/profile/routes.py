@@ -11,7 +11,7 @@ from app.profile.tabs import dispatch, own_context
 @login_required
 def view():
     """The signed-in user's record, read-only, with an Edit button."""
-    return render_template("profile/view.html", subject=current_user)
+    return render_template("profile/view.html", subject=current_user._get_current_object())
 
 
 @bp.route("/edit")
