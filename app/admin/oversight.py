@@ -22,8 +22,11 @@ register_section(
 )
 
 
-def _page() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
+MAX_PAGE = 1_000_000  # a larger page number would overflow the database's OFFSET
+
+
+def _page(name: str = "page") -> int:
+    return min(max(request.args.get(name, 1, type=int) or 1, 1), MAX_PAGE)
 
 
 @bp.route("/audit")
@@ -47,7 +50,7 @@ def connections():
     attention = request.args.get("filter") == "attention"
     pagination = overview.connections_page(_page(), current_app.config["USERS_PER_PAGE"], attention)
     mail = overview.mail_connections_page(
-        request.args.get("mail_page", 1, type=int) or 1,
+        _page("mail_page"),
         current_app.config["USERS_PER_PAGE"],
         attention,
     )

@@ -27,7 +27,7 @@ def index():
 def user_list():
     """Users, paginated and searchable by username, name or email."""
     query = request.args.get("q", "")[:100]
-    page = request.args.get("page", 1, type=int) or 1
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 1_000_000)
     pagination = users.search_users(query, max(page, 1), current_app.config["USERS_PER_PAGE"])
     return render_template("admin/users.html", pagination=pagination, q=query)
 

@@ -44,7 +44,10 @@ def _body() -> dict:
 
 def _item() -> tuple[str, str]:
     source = request.args if request.method in ("GET", "DELETE") else _body()
-    return str(source.get("drive") or ""), str(source.get("item") or "")
+    item = str(source.get("item") or "")
+    if not item:
+        raise InvalidRequest("Choose a file or folder.")
+    return str(source.get("drive") or ""), item
 
 
 @bp.errorhandler(DriveError)

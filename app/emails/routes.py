@@ -22,7 +22,7 @@ def index():
     folder = request.args.get("folder", "mine")
     if folder not in FOLDERS:
         folder = "mine"
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 1_000_000)
     pagination = mail.messages_for(
         current_user, folder, page, current_app.config.get("EMAILS_PER_PAGE", 25)
     )

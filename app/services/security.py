@@ -2,7 +2,7 @@
 
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, request
+from flask import Flask, abort, current_app, request
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -25,8 +25,18 @@ def _authority_origin() -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def has_nul(values) -> bool:
+    """Whether any submitted value carries a NUL byte (PostgreSQL text refuses them)."""
+    return any("\x00" in key or "\x00" in value for key, value in values.items(multi=True))
+
+
 def register(app: Flask) -> None:
-    """Add CSP, frame, sniffing, referrer and opener headers to every response."""
+    """Refuse NUL bytes in input; add CSP, frame, sniffing, referrer and opener headers."""
+
+    @app.before_request
+    def _refuse_nul_bytes():
+        if has_nul(request.args) or (request.form and has_nul(request.form)):
+            abort(400, "The request contains a NUL character, which is not allowed.")
 
     @app.after_request
     def _headers(response):

@@ -336,9 +336,14 @@ def test_delete(sally):
 
 @SQLITE_ONLY
 def test_malformed_ids_never_reach_graph(sally, graph_calls):
-    for item in ("../../users", "a/b", "x?y", ""):
+    for item in ("../../users", "a/b", "x?y"):
         response = sally.delete(f"{API}/items", query_string={"item": item})
         assert response.status_code == 404
+    for method in (sally.delete, sally.get):
+        path = f"{API}/items" if method == sally.delete else "/drive/download"
+        response = method(path, query_string={"item": ""})
+        assert response.status_code == 400, path
+    assert sally.post(f"{API}/links", json={"item": ""}).status_code == 400
     response = sally.get(
         f"{API}/children", query_string={"view": "shared", "drive": "b!x/y", "item": "01ABC"}
     )

@@ -120,3 +120,15 @@ def test_production_refuses_to_start_without_secret_key(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         "SECRET_KEY must be set in the environment when APP_ENV=production."
     )
+
+
+def test_nul_bytes_are_refused_before_they_reach_the_database(auth, client):
+    auth.login()
+    response = client.post(
+        "/profile/edit/user-profile",
+        data={"first_name": "Sal\x00ly", "email": "sally@crm.example", "time_zone": "UTC"},
+    )
+    assert response.status_code == 400
+    assert client.get("/admin/users?q=a%00b").status_code in (400, 403)
+    user = db.session.scalar(select(User).where(User.username == "sally"))
+    assert user.first_name == "Sally"
