@@ -295,6 +295,13 @@ def authorization_url(
     return f"{discovery.authorization_endpoint}?{urlencode(params)}"
 
 
+def _token_request(discovery: Discovery, client_id: str, client_secret: str, **grant):
+    """POST one grant to the token endpoint with the client secret in the body
+    (client_secret_post); returns the raw response."""
+    data = {"client_id": client_id, "client_secret": client_secret, **grant}
+    return _http("POST", discovery.token_endpoint, data=data)
+
+
 def redeem_code(
     discovery: Discovery,
     *,
@@ -307,18 +314,15 @@ def redeem_code(
 ) -> dict:
     """Exchange the authorization code (client_secret_post, PKCE verifier) for tokens."""
     return _json(
-        _http(
-            "POST",
-            discovery.token_endpoint,
-            data={
-                "grant_type": "authorization_code",
-                "client_id": client_id,
-                "client_secret": client_secret,
-                "code": code,
-                "redirect_uri": redirect_uri,
-                "code_verifier": code_verifier,
-                "scope": " ".join(scopes),
-            },
+        _token_request(
+            discovery,
+            client_id,
+            client_secret,
+            grant_type="authorization_code",
+            code=code,
+            redirect_uri=redirect_uri,
+            code_verifier=code_verifier,
+            scope=" ".join(scopes),
         )
     )
 
@@ -333,16 +337,13 @@ def refresh(
 ) -> dict:
     """Redeem a refresh token; Microsoft answers with a new (rotated) refresh token too."""
     return _json(
-        _http(
-            "POST",
-            discovery.token_endpoint,
-            data={
-                "grant_type": "refresh_token",
-                "client_id": client_id,
-                "client_secret": client_secret,
-                "refresh_token": refresh_token,
-                "scope": " ".join(scopes),
-            },
+        _token_request(
+            discovery,
+            client_id,
+            client_secret,
+            grant_type="refresh_token",
+            refresh_token=refresh_token,
+            scope=" ".join(scopes),
         )
     )
 
@@ -350,15 +351,12 @@ def refresh(
 def client_credentials(discovery: Discovery, *, client_id: str, client_secret: str) -> dict:
     """An app-only Graph token: proves the client ID and secret work in the tenant."""
     return _json(
-        _http(
-            "POST",
-            discovery.token_endpoint,
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "client_secret": client_secret,
-                "scope": "https://graph.microsoft.com/.default",
-            },
+        _token_request(
+            discovery,
+            client_id,
+            client_secret,
+            grant_type="client_credentials",
+            scope="https://graph.microsoft.com/.default",
         )
     )
 
@@ -372,17 +370,14 @@ def check_client(
     if tenant_specific:
         client_credentials(discovery, client_id=client_id, client_secret=client_secret)
         return
-    response = _http(
-        "POST",
-        discovery.token_endpoint,
-        data={
-            "grant_type": "authorization_code",
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "code": "connection-test",
-            "redirect_uri": "https://localhost/connection-test",
-            "scope": "openid",
-        },
+    response = _token_request(
+        discovery,
+        client_id,
+        client_secret,
+        grant_type="authorization_code",
+        code="connection-test",
+        redirect_uri="https://localhost/connection-test",
+        scope="openid",
     )
     if response.status_code == 200:
         return

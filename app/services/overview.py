@@ -37,6 +37,14 @@ def idle_before():
     return utcnow() - timedelta(days=IDLE_DAYS)
 
 
+def _needs_attention(status):
+    """Not connected, needing a reconnect, or Idle (its credential joined in the statement)."""
+    return or_(
+        status.in_([NEEDS_RECONNECT, NOT_CONNECTED]),
+        and_(status == CONNECTED, Credential.refreshed_at < idle_before()),
+    )
+
+
 def connection_status(account, cutoff) -> str:
     """Connected, Needs reconnect, Not connected, or Idle (a refresh token near its 90 days)."""
     if account.status != CONNECTED:
@@ -63,12 +71,7 @@ def connections_page(page: int, per_page: int, attention: bool = False):
         .order_by(owner.username, ExternalAccount.id)
     )
     if attention:
-        statement = statement.where(
-            or_(
-                ExternalAccount.status.in_([NEEDS_RECONNECT, NOT_CONNECTED]),
-                and_(ExternalAccount.status == CONNECTED, Credential.refreshed_at < idle_before()),
-            )
-        )
+        statement = statement.where(_needs_attention(ExternalAccount.status))
     return db.paginate(statement, page=page, per_page=per_page, error_out=False)
 
 
@@ -88,10 +91,5 @@ def mail_connections_page(page: int, per_page: int, attention: bool = False):
         .order_by(MailAccount.role, owner.username, MailAccount.id)
     )
     if attention:
-        statement = statement.where(
-            or_(
-                MailAccount.status.in_([NEEDS_RECONNECT, NOT_CONNECTED]),
-                and_(MailAccount.status == CONNECTED, Credential.refreshed_at < idle_before()),
-            )
-        )
+        statement = statement.where(_needs_attention(MailAccount.status))
     return db.paginate(statement, page=page, per_page=per_page, error_out=False)
