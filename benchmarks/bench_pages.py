@@ -40,6 +40,10 @@ PASSWORD = "bench-admin-password"
 HTTP_TIMEOUT = (3, 10)  # (connect, read) seconds for every request this script makes
 RATIO_TARGET = 0.4
 MAX_STATEMENTS = 5
+# Flask-Login binds a session to the browser's address and User-Agent; a client that signs in with
+# one User-Agent and then loads pages with another gets its session marked "not fresh" and the
+# cookie rewritten on every request, which no browser does. Every request here sends this one.
+USER_AGENT = "crm-bench/1.0"
 
 
 # --- processes ---------------------------------------------------------------------------------
@@ -219,6 +223,7 @@ def csrf_token(html: str) -> str:
 def sign_in(base: str) -> str:
     """Sign in through the login form; the value of the session cookie."""
     with requests.Session() as http:
+        http.headers["User-Agent"] = USER_AGENT
         page = http.get(f"{base}/login", timeout=HTTP_TIMEOUT)
         response = http.post(
             f"{base}/login",
@@ -230,16 +235,31 @@ def sign_in(base: str) -> str:
             raise SystemExit(f"sign-in failed with {response.status_code}")
         cookie = http.cookies.get("session")
     check = requests.get(
-        f"{base}/profile/", cookies={"session": cookie}, timeout=HTTP_TIMEOUT, allow_redirects=False
+        f"{base}/profile/",
+        cookies={"session": cookie},
+        headers={"User-Agent": USER_AGENT},
+        timeout=HTTP_TIMEOUT,
+        allow_redirects=False,
     )
     if check.status_code != 200 or "Bench Admin" not in check.text:
         raise SystemExit(f"/profile/ with the session cookie answered {check.status_code}")
+    if "Set-Cookie" in check.headers:
+        raise SystemExit("/profile/ rewrote the session cookie: the load would measure that")
     return cookie
 
 
 def wrk(url: str, seconds: int, cookie: str | None) -> tuple[float, str]:
     """Requests/second from wrk -t2 -c16, and a note about errors if any."""
-    command = ["wrk", "-t2", "-c16", f"-d{seconds}s", "--timeout", "5s"]
+    command = [
+        "wrk",
+        "-t2",
+        "-c16",
+        f"-d{seconds}s",
+        "--timeout",
+        "5s",
+        "-H",
+        f"User-Agent: {USER_AGENT}",
+    ]
     if cookie:
         command += ["-H", f"Cookie: session={cookie}"]
     result = subprocess.run(
@@ -257,6 +277,7 @@ def _python_client(job: tuple[str, float, str | None]) -> int:
     url, deadline, cookie = job
     done = 0
     with requests.Session() as http:
+        http.headers["User-Agent"] = USER_AGENT
         if cookie:
             http.cookies.set("session", cookie)
         while time.monotonic() < deadline:

@@ -1,0 +1,95 @@
+"""What every benchmark shares: ports, child processes, the stand-in, and how figures are reported.
+
+Each benchmark ends with `report(bench, rows)`: it prints the benchmark's own table and, when
+`make bench` runs it (BENCH_RESULTS names a file), appends the same rows as JSON lines so that
+`benchmarks/report.py` can print one table of the whole product.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Row:
+    """One figure: what it is, its value as printed, the target it is held to, and the verdict."""
+
+    figure: str
+    value: str
+    target: str = ""
+    ok: bool = True
+
+
+def report(bench: str, rows: list[Row]) -> bool:
+    """Print the rows as a table; append them to $BENCH_RESULTS; whether every target is met."""
+    print_table(rows)
+    results = os.environ.get("BENCH_RESULTS")
+    if results:
+        with open(results, "a", encoding="utf-8") as out:
+            for row in rows:
+                out.write(json.dumps({"bench": bench, **asdict(row)}) + "\n")
+    return all(row.ok for row in rows)
+
+
+def print_table(rows: list[Row], first: str = "figure") -> None:
+    """figure, value, target, ok — aligned, one row per line."""
+    header = Row(first, "value", "target")
+    widths = [
+        max(len(getattr(r, f)) for r in [header, *rows]) for f in ("figure", "value", "target")
+    ]
+    w0, w1, w2 = widths
+    line = f"{header.figure:<{w0}}  {header.value:>{w1}}  {header.target:<{w2}}  ok"
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        verdict = "yes" if r.ok else "NO"
+        print(
+            f"{r.figure:<{widths[0]}}  {r.value:>{widths[1]}}  {r.target:<{widths[2]}}  {verdict}"
+        )
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate a child (gunicorn stops its workers) and reap it."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+def start_standin(stack: ExitStack, log: Path, *args: str) -> str:
+    """The stand-in Microsoft on a free port; its base URL from the line it prints when ready."""
+    out = stack.enter_context(open(log, "w+"))  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "standin", "--port", "0", *args],
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    stack.callback(stop, process)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines():
+            if line.startswith("standin listening on "):
+                return line.removeprefix("standin listening on ").strip()
+        if process.poll() is not None:
+            raise SystemExit(f"the stand-in exited:\n{log.read_text()[-2000:]}")
+        time.sleep(0.1)
+    raise SystemExit("the stand-in did not start within 30 s")
