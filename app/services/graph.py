@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 
 MAX_RETRY_WAIT = 5.0  # seconds of Retry-After we wait out in total before telling the user
 STREAM_PIECE = 256 * 1024
-CHILD_FIELDS = "id,name,size,lastModifiedDateTime,lastModifiedBy,folder,file,parentReference"
+# Only what a listing row shows or needs (Name, kind, Modified By, Date Modified, Size, the
+# download id): a page of 100 is a third smaller without parentReference, which no row uses.
+CHILD_FIELDS = "id,name,size,lastModifiedDateTime,lastModifiedBy,folder,file"
 ID = re.compile(microsoft.GRAPH_ID_PATTERN)
 FORBIDDEN_NAME_CHARACTERS = set('"*:<>?/\\|')
 REDIRECTS = (301, 302, 303, 307, 308)

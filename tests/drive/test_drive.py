@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import ExternalAccount, User
-from app.services import crypto, sealed
+from app.services import crypto, graph, sealed
 from tests.accounts.conftest import ADELE, MEGAN, connect
 from tests.drive.conftest import SQLITE_ONLY
 
@@ -88,6 +88,29 @@ def test_my_files_first_page_costs_one_graph_call(sally, graph_calls):
     documents = row_named(listing, "Documents")
     assert documents["size"] == "3 items" and documents["href"] == "/drive/?path=Documents"
     assert listing["more"] is None and listing["writable"] is True
+
+
+@SQLITE_ONLY
+def test_a_page_asks_graph_only_for_the_fields_a_row_shows(sally, graph_calls, monkeypatch):
+    pages = []
+
+    def recording_send(method, url, **kwargs):
+        response = send(method, url, **kwargs)
+        pages.append((url, response))
+        return response
+
+    send = graph._send
+    monkeypatch.setattr(graph, "_send", recording_send)
+    listing = children(sally)
+    assert graph_calls.since() == {"graph.drive.list_children": 1}
+    [(url, response)] = pages
+    fields = {"id", "name", "size", "lastModifiedDateTime", "lastModifiedBy", "folder", "file"}
+    assert set(parse_qs(urlsplit(url).query)["$select"][0].split(",")) == fields
+    assert {key for item in response.json()["value"] for key in item} <= fields  # Graph obeyed
+    welcome = row_named(listing, "Welcome.txt")  # Name, Modified By, Date Modified, Size
+    assert welcome["modified_by"] == "Adele Vance" and welcome["modified"] == "2024-01-08 09:05"
+    assert welcome["size"].endswith("bytes") and welcome["kind"] == "text"
+    assert row_named(listing, "Documents")["size"] == "3 items"
 
 
 @SQLITE_ONLY
