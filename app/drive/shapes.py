@@ -3,7 +3,7 @@ Load more link. The same URLs serve the full pages, so every link also works wit
 
 from urllib.parse import quote, urlencode
 
-from flask import url_for
+from flask import g, url_for
 
 from app.services import microsoft
 from app.services.cloud_drive import Folder, Listing, Row
@@ -12,7 +12,7 @@ SIMPLE_UPLOAD_MAX = microsoft.GRAPH_SIMPLE_UPLOAD_MAX  # the script uploads bigg
 
 
 class Links:
-    """Builds the links of many rows from two `url_for` calls (one per listing, not per row)."""
+    """Builds the links of many rows from three `url_for` calls (once per request, not per row)."""
 
     def __init__(self):
         self.page = url_for("drive.index")
@@ -31,19 +31,26 @@ class Links:
         return f"{self.download}?{drive}item={quote(row.id, safe='')}"
 
 
+def links() -> Links:
+    """This request's Links: the templates and the JSON ask for them once per row."""
+    if "drive_links" not in g:
+        g.drive_links = Links()
+    return g.drive_links
+
+
 def folder_links(folder: Folder, **changes) -> dict:
     """The page URL (`href`) and the JSON URL (`api`) of a folder."""
-    return Links().folder(folder, **changes)
+    return links().folder(folder, **changes)
 
 
 def download_url(row: Row) -> str:
     """Where the browser downloads a file."""
-    return Links().file(row)
+    return links().file(row)
 
 
-def row_json(row: Row, links: Links | None = None) -> dict:
+def row_json(row: Row, row_links: Links | None = None) -> dict:
     """One row for the script."""
-    links = links or Links()
+    row_links = row_links or links()
     data = {
         "id": row.id,
         "drive": row.drive_id,
@@ -56,9 +63,9 @@ def row_json(row: Row, links: Links | None = None) -> dict:
         "size": row.size,
     }
     if row.target is not None:
-        data.update(links.folder(row.target))
+        data.update(row_links.folder(row.target))
     else:
-        data["download"] = links.file(row)
+        data["download"] = row_links.file(row)
     return data
 
 
@@ -74,16 +81,16 @@ def more_links(listing: Listing) -> dict | None:
 
 def listing_json(listing: Listing) -> dict:
     """A listing for the script: folder, breadcrumb, rows, Load more, sort links."""
-    folder, links = listing.folder, Links()
+    folder, shared = listing.folder, links()
     return {
         "folder": folder.params(),
-        "self": links.folder(folder)["api"],
+        "self": shared.folder(folder)["api"],
         "view": folder.view,
         "sort": folder.sort,
         "order": folder.order,
         "writable": not folder.is_shared_root,
-        "crumbs": [{"label": label, **links.folder(f)} for label, f in folder.crumbs()],
-        "rows": [row_json(row, links) for row in listing.rows],
+        "crumbs": [{"label": label, **shared.folder(f)} for label, f in folder.crumbs()],
+        "rows": [row_json(row, shared) for row in listing.rows],
         "more": more_links(listing),
         "sorts": sort_links(folder),
     }
