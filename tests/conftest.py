@@ -108,8 +108,10 @@ def app(database_url, tmp_path):
     @app.before_request
     def _forget_cached_user():
         # Tests keep one app context open, so `g` outlives a request; a real server starts
-        # each request with a fresh `g`. Forget Flask-Login's cached user like it would.
+        # each request with a fresh `g`. Forget Flask-Login's cached user and the page's CSRF
+        # token like it would.
         g.pop("_login_user", None)
+        g.pop("csrf_token", None)
 
     with app.app_context():
         if database_url.startswith("sqlite"):

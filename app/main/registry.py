@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from flask import Flask
+from flask import Flask, request, url_for
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,26 @@ def register_dashlet(dashlet: Dashlet) -> None:
         DASHLETS.append(dashlet)
 
 
+_links: dict[tuple, str] = {}
+
+
+def link(endpoint: str, **values: str) -> str:
+    """`url_for` for the links every page repeats (static files, navigation), built once.
+
+    A relative URL depends only on the endpoint, its values and the script root, so the result is
+    kept per script root. Only for absolute endpoint names and a bounded set of values.
+    """
+    key = (request.script_root, endpoint, *sorted(values.items()))
+    url = _links.get(key)
+    if url is None:
+        if endpoint.startswith(".") or len(_links) > 1024:
+            return url_for(endpoint, **values)
+        url = _links[key] = url_for(endpoint, **values)
+    return url
+
+
 def register(app: Flask) -> None:
     """Expose the registries to every template."""
+    app.jinja_env.globals["link"] = link
     app.jinja_env.globals["main_nav_items"] = lambda: NAV_ITEMS
     app.jinja_env.globals["home_dashlets"] = lambda: DASHLETS

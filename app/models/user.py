@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Integer, String, func
+from sqlalchemy import Boolean, Integer, String, bindparam, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -61,12 +61,17 @@ class User(UserMixin, db.Model):
         return f"<User {self.username}>"
 
 
+# Built once: `Session.get` assembles and cache-keys a fresh SELECT on every call, which costs
+# about as much as the query itself on a page that makes no other.
+_USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     """Flask-Login's loader: one primary-key lookup per request."""
     if not user_id.isdigit():
         return None
-    return db.session.get(User, int(user_id))
+    return db.session.execute(_USER_BY_ID, {"user_id": int(user_id)}).scalar_one_or_none()
 
 
 class LoginThrottle(db.Model):

@@ -1,8 +1,18 @@
 """Security headers and the safe-redirect check."""
 
+import time
+from functools import lru_cache
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, abort, current_app, g, request, session
+from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import generate_csrf
+
+# A signed CSRF token stays valid for WTF_CSRF_TIME_LIMIT (an hour); signing a fresh one for every
+# page costs a serializer, a compression and two HMACs. Each worker reuses the token it signed for
+# a session for this long, so a page's token is at most this much older than the page.
+CSRF_REUSE_SECONDS = 300
+_signed_csrf: dict[tuple, tuple[str, float]] = {}
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -20,9 +30,30 @@ def is_safe_next(target: str | None) -> bool:
     )
 
 
-def _authority_origin() -> str:
-    parts = urlsplit(current_app.config["MICROSOFT_AUTHORITY"])
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer built once per key set.
+
+    Flask builds a new serializer on every request (and itsdangerous test-serializes `{}` to
+    inspect it); the keys only change with the configuration, so the serializer is kept until
+    they do.
+    """
+
+    def __init__(self) -> None:
+        self._serializers: dict[tuple, object] = {}
+
+    def get_signing_serializer(self, app: Flask):
+        """The serializer for the app's current SECRET_KEY and SECRET_KEY_FALLBACKS."""
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        serializer = self._serializers.get(keys)
+        if serializer is None:
+            serializer = super().get_signing_serializer(app)
+            self._serializers = {keys: serializer}
+        return serializer
 
 
 def has_nul(values) -> bool:
@@ -30,32 +61,65 @@ def has_nul(values) -> bool:
     return any("\x00" in key or "\x00" in value for key, value in values.items(multi=True))
 
 
+@lru_cache(maxsize=8)
+def default_headers(authority: str) -> tuple[tuple[str, str], ...]:
+    """The headers every response carries unless the view set its own."""
+    csp = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
+        f"form-action 'self' {_origin(authority)}"
+    )
+    return (
+        ("Content-Security-Policy", csp),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "same-origin"),
+        # Pages that open the sign-in pop-up keep their opener link; the OAuth callback
+        # bridge opts out by setting the header to "" (it must stay reachable by its opener).
+        ("Cross-Origin-Opener-Policy", "same-origin-allow-popups"),
+    )
+
+
+def csrf_token() -> str:
+    """The page's CSRF token (Flask-WTF's), re-signed at most every CSRF_REUSE_SECONDS."""
+    secret = current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
+    if "csrf_token" not in g and session.get("csrf_token"):
+        cached = _signed_csrf.get((session["csrf_token"], secret))
+        if cached and time.monotonic() - cached[1] < CSRF_REUSE_SECONDS:
+            g.csrf_token = cached[0]
+            return cached[0]
+    token = generate_csrf()  # also creates the session's raw token when it has none
+    if session.get("csrf_token"):
+        if len(_signed_csrf) >= 4096:
+            _signed_csrf.clear()
+        _signed_csrf[(session["csrf_token"], secret)] = (token, time.monotonic())
+    return token
+
+
 def register(app: Flask) -> None:
     """Refuse NUL bytes in input; add CSP, frame, sniffing, referrer and opener headers."""
+    app.session_interface = SessionInterface()
+    # Flask-WTF puts its own `csrf_token` in every template context; this one comes later and wins.
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.context_processor(lambda: {"csrf_token": csrf_token})
+    bodies = {"POST", "PUT", "PATCH", "DELETE"}
 
     @app.before_request
     def _refuse_nul_bytes():
-        if has_nul(request.args) or (request.form and has_nul(request.form)):
+        if (request.query_string and has_nul(request.args)) or (
+            request.method in bodies and has_nul(request.form)
+        ):
             abort(400, "The request contains a NUL character, which is not allowed.")
 
     @app.after_request
     def _headers(response):
-        csp = (
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
-            f"form-action 'self' {_authority_origin()}"
-        )
-        response.headers.setdefault("Content-Security-Policy", csp)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        # Pages that open the sign-in pop-up keep their opener link; the OAuth callback
-        # bridge opts out by setting the header to "" (it must stay reachable by its opener).
-        coop = response.headers.get("Cross-Origin-Opener-Policy")
-        if coop is None:
-            response.headers["Cross-Origin-Opener-Policy"] = "same-origin-allow-popups"
-        elif coop == "":
-            del response.headers["Cross-Origin-Opener-Policy"]
-        if request.endpoint and request.endpoint != "static":
-            response.headers.setdefault("Cache-Control", "no-store")
+        headers = response.headers
+        present = {name.lower() for name in headers.keys()}  # one pass, not one per header
+        for name, value in default_headers(app.config["MICROSOFT_AUTHORITY"]):
+            if name.lower() not in present:
+                headers.add(name, value)
+        if headers.get("Cross-Origin-Opener-Policy") == "":
+            del headers["Cross-Origin-Opener-Policy"]
+        if "cache-control" not in present and request.endpoint not in (None, "static"):
+            headers.add("Cache-Control", "no-store")
         return response
