@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
@@ -67,13 +67,21 @@ def connection_of(user: User) -> Connection:
     return Connection(account.status, account.id, account.username)
 
 
+# Built once: assembling and cache-keying this SELECT cost more than running it (0.7 ms against
+# 0.25 ms a call), and every Cloud Drive request makes it.
+_ACCOUNT_WITH_CREDENTIAL = (
+    select(ExternalAccount)
+    .options(joinedload(ExternalAccount.credential))
+    .where(
+        ExternalAccount.user_id == bindparam("user_id"),
+        ExternalAccount.provider == microsoft.PROVIDER,
+    )
+)
+
+
 def _account(user: User) -> ExternalAccount | None:
     """The user's Microsoft account with its credential, in one query."""
-    return db.session.scalar(
-        select(ExternalAccount)
-        .options(joinedload(ExternalAccount.credential))
-        .where(ExternalAccount.user_id == user.id, ExternalAccount.provider == microsoft.PROVIDER)
-    )
+    return db.session.scalar(_ACCOUNT_WITH_CREDENTIAL, {"user_id": user.id})
 
 
 def _drive(user: User) -> OneDrive:
