@@ -47,9 +47,7 @@ lint: install-test
 	$(BIN)/ruff format --check app config.py standin tests benchmarks
 
 bench: install-test
-	@missed=""; for script in benchmarks/bench_*.py; do echo "== $$script"; \
-		$(BIN)/python $$script || missed="$$missed $$script"; echo; done; \
-		if [ -n "$$missed" ]; then echo "targets missed in:$$missed"; exit 1; fi
+	$(BIN)/python benchmarks/report.py --markdown
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -39,6 +39,13 @@ def report(bench: str, rows: list[Row]) -> bool:
     return all(row.ok for row in rows)
 
 
+def verdict_of(row: Row) -> str:
+    """yes / NO against a target; nothing for a figure that has none (a baseline, a detail)."""
+    if not row.target or row.target == "baseline":
+        return "" if row.ok else "NO"
+    return "yes" if row.ok else "NO"
+
+
 def print_table(rows: list[Row], first: str = "figure") -> None:
     """figure, value, target, ok — aligned, one row per line."""
     header = Row(first, "value", "target")
@@ -50,7 +57,7 @@ def print_table(rows: list[Row], first: str = "figure") -> None:
     print(line)
     print("-" * len(line))
     for r in rows:
-        verdict = "yes" if r.ok else "NO"
+        verdict = verdict_of(r)
         print(
             f"{r.figure:<{widths[0]}}  {r.value:>{widths[1]}}  {r.target:<{widths[2]}}  {verdict}"
         )

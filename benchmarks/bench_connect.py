@@ -25,7 +25,6 @@ import hashlib
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,10 @@ from urllib.parse import urlencode
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import Row, free_port, report, start_standin, stop  # noqa: E402
+
 sys.path.insert(0, str(ROOT))
 
 WORKERS = 2
@@ -62,45 +65,6 @@ UI_TIMEOUT_MS = 30_000
 
 
 # --- processes ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Terminate a child (gunicorn stops its workers) and reap it."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-
-
-def start_standin(stack: ExitStack, log: Path) -> str:
-    """The stand-in on a free port; its base URL from the line it prints when ready."""
-    out = stack.enter_context(open(log, "w+"))  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "standin", "--port", "0"],
-        cwd=ROOT,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
-    stack.callback(stop, process)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for line in log.read_text().splitlines():
-            if line.startswith("standin listening on "):
-                return line.removeprefix("standin listening on ").strip()
-        if process.poll() is not None:
-            raise SystemExit(f"the stand-in exited:\n{log.read_text()[-2000:]}")
-        time.sleep(0.1)
-    raise SystemExit("the stand-in did not start within 30 s")
 
 
 def app_env(workdir: Path, url: str, standin: str) -> dict:
@@ -358,20 +322,12 @@ def main() -> int:
     print(
         f"runs: {args.n} of each (after one warm-up), {WORKERS} gunicorn workers, headless Chromium"
     )
-    print(
-        f"(a) app pop-up connect    median {app_median * 1000:7.0f} ms  "
-        f"(min {min(app_times) * 1000:.0f}, max {max(app_times) * 1000:.0f})"
-    )
-    print(
-        f"(b) stand-in pages alone  median {standin_median * 1000:7.0f} ms  "
-        f"(min {min(standin_times) * 1000:.0f}, max {max(standin_times) * 1000:.0f})"
-    )
-    ok = ratio <= RATIO_TARGET
-    print(
-        f"ratio (a)/(b)             {ratio:.2f}  target <= {RATIO_TARGET}  "
-        f"{'ok' if ok else 'NOT MET'}"
-    )
-    return 0 if ok else 1
+    rows = [
+        Row("(a) app pop-up connect, median ms", f"{app_median * 1000:.0f}"),
+        Row("(b) stand-in pages alone, median ms", f"{standin_median * 1000:.0f}", "baseline"),
+        Row("connect (a) / (b)", f"{ratio:.2f}", f"<= {RATIO_TARGET}", ratio <= RATIO_TARGET),
+    ]
+    return 0 if report("connect", rows) else 1
 
 
 if __name__ == "__main__":

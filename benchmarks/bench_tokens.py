@@ -16,6 +16,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import Row, report  # noqa: E402
 
 from tests.conftest import STANDIN_CLIENT, free_port, running_app, stop, wait_for_http  # noqa: E402
 from tests.tokens.test_storm import (  # noqa: E402
@@ -35,8 +38,9 @@ def timed_storm(server, session, account_id):
 
     def one(_):
         started = time.perf_counter()
-        response = requests.get(url, cookies=cookies, headers={"Accept": "application/json"},
-                                timeout=60)
+        response = requests.get(
+            url, cookies=cookies, headers={"Accept": "application/json"}, timeout=60
+        )
         assert response.status_code == 200 and response.json()["ok"], response.text
         return (time.perf_counter() - started) * 1000
 
@@ -52,8 +56,12 @@ def percentile(values, q):
 
 def main() -> int:
     port = free_port()
-    standin = subprocess.Popen([sys.executable, "-m", "standin", "--port", str(port)], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    standin = subprocess.Popen(
+        [sys.executable, "-m", "standin", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{base}/_standin/health", standin)
@@ -61,15 +69,27 @@ def main() -> int:
             env = {"MICROSOFT_AUTHORITY": base, "MICROSOFT_GRAPH_URL": f"{base}/v1.0"}
             with running_app(Path(folder), env, workers=4) as server:
                 server.standin = base
-                requests.post(f"{base}/_standin/clients", timeout=10, json={
-                    "client_id": STANDIN_CLIENT[0], "client_secret": STANDIN_CLIENT[1],
-                    "redirect_uris": [f"{server.url}/oauth/microsoft/callback"]})
+                requests.post(
+                    f"{base}/_standin/clients",
+                    timeout=10,
+                    json={
+                        "client_id": STANDIN_CLIENT[0],
+                        "client_secret": STANDIN_CLIENT[1],
+                        "redirect_uris": [f"{server.url}/oauth/microsoft/callback"],
+                    },
+                )
                 with server.db():
                     from app.services import connectors, users
 
-                    connectors.save(None, "microsoft", client_id=STANDIN_CLIENT[0],
-                                    client_secret=STANDIN_CLIENT[1], single_tenant=False,
-                                    tenant="", enabled=True)
+                    connectors.save(
+                        None,
+                        "microsoft",
+                        client_id=STANDIN_CLIENT[0],
+                        client_secret=STANDIN_CLIENT[1],
+                        single_tenant=False,
+                        tenant="",
+                        enabled=True,
+                    )
                     users.create_user(None, "sally", "sally@crm.example", "sally-password")
                 session = signed_in(server)
                 account_id = connect_over_http(server, session)
@@ -81,15 +101,15 @@ def main() -> int:
                 count = refreshes(server) - before
     finally:
         stop(standin)
-    print(f"{'figure':<44}{'value':>10}  target")
-    print("-" * 66)
-    print(f"{'refreshes for 100 requests, 1 expired token':<44}{count:>10}  exactly 1")
-    for name, values in (("valid token", valid), ("expired token (storm)", expired)):
-        print(f"{'p50 ms, ' + name:<44}{statistics.median(values):>10.1f}")
-        print(f"{'p99 ms, ' + name:<44}{percentile(values, 99):>10.1f}")
     ratio = statistics.median(expired) / statistics.median(valid)
-    print(f"{'p50 storm / p50 valid':<44}{ratio:>10.2f}  (one refresh round trip added)")
-    return 0 if count == 1 else 1
+    rows = [
+        Row("refreshes for 100 concurrent requests, 1 expired", str(count), "exactly 1", count == 1)
+    ]
+    for name, values in (("valid token", valid), ("expired token (storm)", expired)):
+        rows.append(Row(f"p50 ms, {name}", f"{statistics.median(values):.1f}"))
+        rows.append(Row(f"p99 ms, {name}", f"{percentile(values, 99):.1f}"))
+    rows.append(Row("p50 storm / p50 valid", f"{ratio:.2f}", "one refresh round trip added"))
+    return 0 if report("tokens", rows) else 1
 
 
 if __name__ == "__main__":
