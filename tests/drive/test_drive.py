@@ -15,6 +15,7 @@ from app.extensions import db
 from app.models import ExternalAccount, User
 from app.services import crypto, graph, sealed
 from tests.accounts.conftest import ADELE, MEGAN, connect
+from tests.conftest import count_statements
 from tests.drive.conftest import SQLITE_ONLY
 
 API = "/drive/api"
@@ -88,6 +89,14 @@ def test_my_files_first_page_costs_one_graph_call(sally, graph_calls):
     documents = row_named(listing, "Documents")
     assert documents["size"] == "3 items" and documents["href"] == "/drive/?path=Documents"
     assert listing["more"] is None and listing["writable"] is True
+
+
+def test_a_page_costs_two_statements_and_one_graph_call(sally, graph_calls):
+    children(sally)  # the first use of the token notes it (one UPDATE every few minutes)
+    graph_calls.reset()
+    # the signed-in user, then the Microsoft account with its credential (one joined SELECT)
+    assert count_statements(sally, f"{API}/children") == 2
+    assert graph_calls.since() == {"graph.drive.list_children": 1}
 
 
 @SQLITE_ONLY
