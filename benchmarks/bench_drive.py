@@ -48,21 +48,10 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from benchmarks._common import (  # noqa: E402  (after the path is set)
-    Row,
-    free_port,
-    report,
-    start_standin,
-    stop,
-)
-from benchmarks.bench_connect import (  # noqa: E402
-    WORKERS,
-    app_env,
-    flask,
-    register_client,
-    start_gunicorn,
-)
+from _common import Row, free_port, report, start_standin, stop  # noqa: E402
+from bench_connect import WORKERS, app_env, flask, register_client, start_gunicorn  # noqa: E402
 
 ADELE = "a11ce000-0000-4000-8000-00000000ade1"
 APP_CLIENT = ("55555555-6666-4777-8888-999999999999", "bench-drive-client-secret")
