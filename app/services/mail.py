@@ -339,14 +339,16 @@ def with_token(owner, purpose: str, attempt):
 
 
 def parse_addresses(value: str, field: str, required: bool = False) -> list[str]:
-    """Comma- or semicolon-separated addresses (`Name <address>` allowed), each validated."""
-    value = (value or "").replace(";", ",")
+    """Comma- or semicolon-separated addresses (`Name <address>` allowed), each validated.
+
+    Names may be quoted and hold commas or semicolons (`"Smith, John" <john@example.com>`).
+    Only the addresses are kept.
+    """
+    value = value or ""
     if any(c in value for c in "\r\n"):
         raise MailSettingsError("Addresses may not contain line breaks.", field)
     addresses = []
-    for part in (p.strip() for p in value.split(",")):
-        if not part:
-            continue
+    for part in split_recipients(value):
         _name, address = parseaddr(part)
         try:
             addresses.append(validate_email(address, check_deliverability=False).normalized)
@@ -357,6 +359,25 @@ def parse_addresses(value: str, field: str, required: bool = False) -> list[str]
     if len(addresses) > 100:
         raise MailSettingsError("At most 100 recipients per message.", field)
     return addresses
+
+
+def split_recipients(value: str) -> list[str]:
+    """The entries of a recipient list, split at commas and semicolons outside quotes."""
+    parts, current, quoted, escaped = [], [], False, False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char in ",;" and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [part.strip() for part in parts if part.strip()]
 
 
 def is_usable(account: MailAccount | None) -> bool:

@@ -160,11 +160,32 @@ def test_other_smtp_with_a_password_kept_encrypted(auth, client, mail_app, mail_
     assert _account().password_encrypted == account.password_encrypted
 
 
+@pytest.mark.parametrize(
+    ("typed", "addresses"),
+    [
+        ('"Smith, John" <john@fabrikam.example>', ["john@fabrikam.example"]),
+        (
+            '"Lee; Max" <lee@fabrikam.example>; "Doe, J." <j@contoso.example>,x@contoso.example',
+            ["lee@fabrikam.example", "j@contoso.example", "x@contoso.example"],
+        ),
+        ("Max <max@fabrikam.example> ;; ,", ["max@fabrikam.example"]),
+    ],
+)
+def test_recipient_names_may_hold_commas_and_semicolons(typed, addresses):
+    assert mail.parse_addresses(typed, "to") == addresses
+
+
+@pytest.mark.parametrize("typed", ['"Smith, John" <john@>', "Smith <>", "two words", "a@b, c@d"])
+def test_recipients_that_are_not_addresses_are_named(typed):
+    with pytest.raises(mail.MailSettingsError, match="is not a valid email address"):
+        mail.parse_addresses(typed, "to")
+
+
 def test_compose_to_and_cc_is_stored_then_sent(sally_mail, mailctl):
     response = sally_mail.post(
         "/emails/compose",
         data={
-            "to": "Max <max@fabrikam.example>; lee@fabrikam.example",
+            "to": '"Max, from Fabrikam" <max@fabrikam.example>; lee@fabrikam.example',
             "cc": "boss@contoso.example",
             "subject": "Quarterly numbers",
             "body": "Hello,\nsee attached.\n",
