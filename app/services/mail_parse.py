@@ -25,6 +25,7 @@ _ZONES: dict[str, timezone] = {}
 _FOLD = re.compile(r"\r?\n[ \t]+")
 _PARAM = re.compile(r';\s*([A-Za-z0-9_.*-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)')
 _STDLIB = BytesParser(policy=policy.compat32)
+_BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 ADDRESS_HEADERS = (("from_address", "from"), ("to_addresses", "to"), ("cc_addresses", "cc"))
 PART_HEADERS = frozenset({"content-type", "content-disposition", "content-transfer-encoding"})
 MESSAGE_HEADERS = PART_HEADERS | {"from", "to", "cc", "subject", "date", "message-id"}
@@ -35,7 +36,7 @@ class _Unsupported(Exception):
 
 
 def _clean(text: str) -> str:
-    return text.replace("\x00", "")
+    return text.replace("\x00", "") if "\x00" in text else text
 
 
 def decode_words(value: str) -> str:
@@ -48,16 +49,21 @@ def decode_words(value: str) -> str:
         return _clean(value)
 
 
-def _split_head(raw: bytes) -> tuple[bytes, bytes]:
-    end = raw.find(b"\r\n\r\n")
-    if end >= 0:
-        return raw[:end], raw[end + 4 :]
-    end = raw.find(b"\n\n")
-    if end >= 0:
-        return raw[:end], raw[end + 2 :]
-    if raw.startswith((b"\r\n", b"\n")):
-        return b"", raw.lstrip(b"\r\n")
-    return raw, b""
+def _split_head(raw: bytes, start: int = 0, end: int | None = None) -> tuple[int, int]:
+    """Where the header block of raw[start:end] ends and its body begins (offsets, no copies)."""
+    end = len(raw) if end is None else end
+    if raw.startswith((b"\r\n", b"\n"), start, end):  # an empty header block
+        body = start
+        while body < end and raw[body] in (10, 13):
+            body += 1
+        return start, body
+    found = raw.find(b"\r\n\r\n", start, end)
+    if found >= 0:
+        return found, found + 4
+    found = raw.find(b"\n\n", start, end)
+    if found >= 0:
+        return found, found + 2
+    return end, end
 
 
 def _headers(head: bytes, wanted: frozenset[str]) -> dict[str, str]:
@@ -99,47 +105,87 @@ def _transfer_decode(body: bytes, encoding: str) -> bytes:
     return body
 
 
+def _decoded_size(raw: bytes, start: int, end: int, encoding: str) -> int:
+    """The size of raw[start:end] once decoded (base64 measured without decoding)."""
+    if encoding == "base64":
+        size = _base64_size(raw, start, end)
+        if size is not None:
+            return size
+    return len(_transfer_decode(raw[start:end], encoding))
+
+
+def _base64_size(raw: bytes, start: int, end: int) -> int | None:
+    """The decoded size of base64 as mailers write it — the alphabet in lines, "=" padding at
+    the end — in one pass; None for anything else (stray characters, a broken length), which
+    is then decoded as a decoder would read it."""
+    rest = raw[start:end].translate(None, _BASE64)  # line breaks, padding, anything else
+    padding = rest.count(b"=")
+    data = end - start - len(rest)
+    if padding > 2 or (data + padding) % 4 or rest.translate(None, b" \t\r\n="):
+        return None
+    if padding and not raw[max(start, end - 80) : end].rstrip(b" \t\r\n").endswith(b"=" * padding):
+        return None
+    return (data + padding) // 4 * 3 - padding
+
+
 def _text(payload: bytes, charset: str) -> str:
-    payload = payload.replace(b"\r\n", b"\n")
+    if b"\r\n" in payload:
+        payload = b"\n".join(payload.split(b"\r\n"))
     try:
         return _clean(payload.decode(charset or "utf-8", errors="replace"))
     except LookupError:
         return _clean(payload.decode("utf-8", errors="replace"))
 
 
-def _multipart(body: bytes, boundary: str, found: dict, depth: int) -> None:
+def _multipart(raw: bytes, start: int, end: int, boundary: str, found: dict, depth: int) -> None:
+    """Each body part between the delimiter lines of raw[start:end] (RFC 2046 5.1.1)."""
     if not boundary or depth > MAX_DEPTH:
         raise _Unsupported
-    pieces = (b"\n" + body).split(b"\n--" + boundary.encode("ascii", "replace"))
-    closing = next((i for i, p in enumerate(pieces) if i and p.startswith(b"--")), None)
-    if closing is None:
-        raise _Unsupported  # no closing delimiter: malformed
-    for piece in pieces[1:closing]:
-        start = piece.find(b"\n") + 1  # past the rest of the delimiter line
-        if start == 0 or piece[:start].strip():
+    marker = b"--" + boundary.encode("ascii", "replace")
+    delimiter = b"\n" + marker
+    if raw.startswith(marker, start, end):
+        at = start
+    else:
+        at = raw.find(delimiter, start, end) + 1
+        if at == 0:
+            raise _Unsupported  # no delimiter at all: malformed
+    while True:
+        after = at + len(marker)
+        if raw.startswith(b"--", after, end):
+            return  # the closing delimiter
+        line_end = raw.find(b"\n", after, end)
+        if line_end < 0 or raw[after:line_end].strip():
             raise _Unsupported  # the boundary was only a prefix of a longer line
-        part = piece[start:]
-        _part(part[:-1] if part.endswith(b"\r") else part, found, depth + 1)
+        following = raw.find(delimiter, line_end, end)
+        if following <= line_end:
+            raise _Unsupported  # no closing delimiter, or no line break after this one
+        part_end = following - 1 if raw[following - 1] == 13 else following
+        _part(raw, line_end + 1, max(part_end, line_end + 1), found, depth + 1)
+        at = following + 1
 
 
-def _part(raw: bytes, found: dict, depth: int, headers: dict | None = None) -> None:
-    head, body = _split_head(raw)
-    headers = headers if headers is not None else _headers(head, PART_HEADERS)
+def _part(
+    raw: bytes, start: int, end: int, found: dict, depth: int, headers: dict | None = None
+) -> None:
+    head_end, body = _split_head(raw, start, end)
+    headers = headers if headers is not None else _headers(raw[start:head_end], PART_HEADERS)
     kind, params = _params(headers.get("content-type", "text/plain"))
     if kind.startswith("multipart/"):
-        _multipart(body, params.get("boundary", ""), found, depth)
+        _multipart(raw, body, end, params.get("boundary", ""), found, depth)
         return
     disposition, disposition_params = _params(headers.get("content-disposition", ""))
     filename = disposition_params.get("filename") or params.get("name")
     encoding = headers.get("content-transfer-encoding", "7bit").strip().lower()
     if filename or disposition == "attachment" or kind == "message/rfc822":
-        size = len(_transfer_decode(body, encoding))
+        size = _decoded_size(raw, body, end, encoding)
         name = decode_words(filename) if filename else ""
         found["attachments"].append((name[:255] or "(unnamed)", kind[:127], size))
     elif kind == "text/plain" and not found["body_text"]:
-        found["body_text"] = _text(_transfer_decode(body, encoding), params.get("charset", ""))
+        payload = _transfer_decode(raw[body:end], encoding)
+        found["body_text"] = _text(payload, params.get("charset", ""))
     elif kind == "text/html" and not found["body_html"]:
-        found["body_html"] = _text(_transfer_decode(body, encoding), params.get("charset", ""))
+        payload = _transfer_decode(raw[body:end], encoding)
+        found["body_html"] = _text(payload, params.get("charset", ""))
 
 
 def _date(value: str) -> datetime | None:
@@ -191,8 +237,8 @@ def _fields(headers: dict[str, str], size: int) -> dict:
 
 def parse_message(raw: bytes, size: int, headers_only: bool = False) -> dict:
     """The fields of one message (see the module docstring); never raises on odd mail."""
-    head, _body = _split_head(raw)
-    headers = _headers(head, MESSAGE_HEADERS)
+    head_end, _body = _split_head(raw)
+    headers = _headers(raw[:head_end], MESSAGE_HEADERS)
     found = _fields(headers, size)
     if headers_only:
         found["body_text"] = (
@@ -201,7 +247,7 @@ def parse_message(raw: bytes, size: int, headers_only: bool = False) -> dict:
         )
         return found
     try:
-        _part(raw, found, 0, headers)
+        _part(raw, 0, len(raw), found, 0, headers)
     except (_Unsupported, ValueError, UnicodeError):
         found.update(body_text="", body_html="", attachments=[])
         _stdlib_bodies(raw, found)
