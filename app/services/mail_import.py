@@ -11,6 +11,7 @@ import imaplib
 import queue
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,6 +36,7 @@ from app.services.mail_protocols import (
 )
 
 LEASE = timedelta(minutes=10)
+YIELD_AFTER = 0.001  # seconds of parsing between hand-overs of the GIL
 UID_AND_SIZE = re.compile(rb"UID (\d+)|RFC822\.SIZE (\d+)")
 
 
@@ -205,18 +207,20 @@ def _run(account: MailAccount, connection: imaplib.IMAP4, progress: Progress | N
     if progress:
         progress.start(len(uids))
     plan = list(_batches(connection, uids, last))
+    destination = Destination.of(account)
     with Prefetcher(connection, plan) as fetched:
         for batch, parsed in fetched:
-            _store_batch(account, batch, parsed, result)
+            _store_batch(destination, batch, parsed, result)
             if progress:
                 progress.advance(len(batch.uids))
     return result
 
 
 class Prefetcher:
-    """Fetches and parses the next batch in a thread while this one is stored, so the
-    server's and the network's time overlaps the database's. At most two batches are held
-    (one queued, one being stored): memory stays bounded."""
+    """Fetches and parses the next batch in a thread while this one stores the previous, so
+    the server's, the network's and the parser's time overlaps the database's (the socket and
+    SQLite release the GIL). At most two batches are held (one queued, one being stored)
+    besides the one being fetched: memory stays bounded."""
 
     _DONE = object()
 
@@ -239,11 +243,7 @@ class Prefetcher:
     def _work(self) -> None:
         try:
             for batch in self.plan:
-                parsed = [
-                    (uid, parse_message(raw, batch.sizes.get(uid, len(raw)), batch.headers_only))
-                    for uid, raw in _fetch(self.connection, batch)
-                ]
-                if not self._put((batch, parsed)):
+                if not self._put((batch, _parse(batch, _fetch(self.connection, batch)))):
                     return
             self._put(self._DONE)
         except BaseException as error:  # handed to the consumer, raised there
@@ -265,6 +265,19 @@ class Prefetcher:
     def __exit__(self, *exc_info) -> None:
         self.stopping.set()
         self.thread.join()  # the connection is free again before it is logged out
+
+
+def _parse(batch: "Batch", messages: Iterator[tuple[int, bytes]]) -> list[tuple[int, dict]]:
+    """The fields of each fetched message, handing the GIL over every YIELD_AFTER seconds:
+    the storing thread waits in SQLite without it, after every row, and would otherwise wait
+    up to the interpreter's switch interval (5 ms) to get it back (a GIL convoy)."""
+    parsed, since = [], time.perf_counter()
+    for uid, raw in messages:
+        parsed.append((uid, parse_message(raw, batch.sizes.get(uid, len(raw)), batch.headers_only)))
+        if time.perf_counter() - since > YIELD_AFTER:
+            time.sleep(0)
+            since = time.perf_counter()
+    return parsed
 
 
 def _search(connection: imaplib.IMAP4, criteria: str) -> list[int]:
@@ -370,65 +383,91 @@ def _fetch(connection: imaplib.IMAP4, batch: Batch) -> Iterator[tuple[int, bytes
             pending = None
 
 
-def _store_batch(account, batch: Batch, parsed: list[tuple[int, dict]], result) -> None:
-    """Insert the batch's new messages (Message-IDs seen before are skipped) and move the
-    import state past the batch, in one transaction."""
-    known = set(
-        db.session.scalars(
-            select(MailMessage.dedupe_key).where(
-                MailMessage.account_id == account.id,
-                MailMessage.dedupe_key.in_({fields["dedupe_key"] for _uid, fields in parsed}),
-            )
+@dataclass(frozen=True)
+class Destination:
+    """Where a run's messages go: the account, and the columns every imported row shares,
+    read from the account once per run rather than once per message."""
+
+    account_id: int
+    columns: dict
+
+    @classmethod
+    def of(cls, account: MailAccount) -> "Destination":
+        """The destination for the account's current import state."""
+        return cls(
+            account.id,
+            {
+                "account_id": account.id,
+                "user_id": account.user_id if account.role == PERSONAL else None,
+                "direction": INBOUND,
+                "status": RECEIVED,
+                "status_reason": "",
+                "imap_folder": account.sync_folder,
+                "imap_uidvalidity": account.sync_uidvalidity,
+                "attempts": 0,
+                "sent_via": "",
+            },
         )
-    )
-    rows, attachments = [], {}
+
+
+def _store_batch(destination: Destination, batch: Batch, parsed: list, result) -> None:
+    """Insert the batch's new messages (Message-IDs seen before are skipped: one query per
+    batch) and move the import state past the batch, in one transaction."""
+    table = MailMessage.__table__
+    known = _existing(destination, {fields["dedupe_key"] for _uid, fields in parsed})
+    rows, attachments, now = [], {}, utcnow()
     for uid, fields in parsed:
         key = fields["dedupe_key"]
         if key in known:
             result.duplicates += 1
             continue
         known.add(key)
-        attachments[key] = fields.pop("attachments")
-        rows.append(_row(account, uid, fields))
-    _store(rows, attachments)
+        files = fields.pop("attachments")
+        if files:
+            attachments[key] = files
+        rows.append(
+            {**destination.columns, **fields, "imap_uid": uid, "created_at": now, "updated_at": now}
+        )
+    if rows:
+        db.session.execute(insert(table), rows)  # one executemany
+    if attachments:
+        _store_attachments(destination, attachments)
     result.imported += len(rows)
-    account.sync_last_uid = max([account.sync_last_uid or 0, *batch.uids])
-    account.sync_lock_until = utcnow() + LEASE
+    db.session.execute(
+        update(MailAccount.__table__)
+        .where(MailAccount.__table__.c.id == destination.account_id)
+        .values(sync_last_uid=max(batch.uids), sync_lock_until=utcnow() + LEASE)
+    )
     db.session.commit()
 
 
-def _row(account: MailAccount, uid: int, fields: dict) -> dict:
-    now = utcnow()
-    return {
-        **fields,
-        "account_id": account.id,
-        "user_id": account.user_id if account.role == PERSONAL else None,
-        "direction": INBOUND,
-        "status": RECEIVED,
-        "status_reason": "",
-        "imap_folder": account.sync_folder,
-        "imap_uidvalidity": account.sync_uidvalidity,
-        "imap_uid": uid,
-        "attempts": 0,
-        "sent_via": "",
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _store(rows: list[dict], attachments: dict[str, list]) -> None:
-    """One multi-row INSERT for the messages (ids back by RETURNING), one for attachments."""
-    if not rows:
-        return
+def _existing(destination: Destination, keys: set[str]) -> set[str]:
+    """Which of these de-duplication keys the account already has."""
     table = MailMessage.__table__
-    ids = db.session.execute(insert(table).returning(table.c.id, table.c.dedupe_key), rows).all()
+    return set(
+        db.session.scalars(
+            select(table.c.dedupe_key).where(
+                table.c.account_id == destination.account_id, table.c.dedupe_key.in_(keys)
+            )
+        )
+    )
+
+
+def _store_attachments(destination: Destination, attachments: dict[str, list]) -> None:
+    """The attachments' rows, tied to the messages just inserted by their keys."""
+    table = MailMessage.__table__
+    ids = db.session.execute(
+        select(table.c.dedupe_key, table.c.id).where(
+            table.c.account_id == destination.account_id,
+            table.c.dedupe_key.in_(list(attachments)),
+        )
+    )
     files = [
         {"message_id": message_id, "filename": name, "content_type": kind, "size": size}
-        for message_id, key in ids
-        for name, kind, size in attachments.get(key, ())
+        for key, message_id in ids
+        for name, kind, size in attachments[key]
     ]
-    if files:
-        db.session.execute(insert(MailAttachment.__table__), files)
+    db.session.execute(insert(MailAttachment.__table__), files)
 
 
 def inbound_accounts() -> list[MailAccount]:

@@ -206,3 +206,53 @@ def test_deleting_the_user_deletes_mail_tokens_but_not_other_data(sally_mail, im
     assert db.session.scalar(select(func.count(Credential.id))) == 0
     assert db.session.scalar(select(func.count(MailAccount.id))) == 0
     assert db.session.scalar(select(func.count(MailAttachment.id))) == 0
+
+
+def test_duplicates_are_skipped_and_each_batch_is_one_insert(sally_mail, imap_port, mailctl, app):
+    from sqlalchemy import event
+
+    app.config.update(MAIL_FETCH_BATCH=3)
+    _inbound(sally_mail, imap_port)
+    twice = {
+        "subject": "Forwarded twice",
+        "message_id": "<twice@contoso.example>",
+        "attachments": [{"name": "a.txt", "size": 10}],
+    }
+    mailctl.seed(messages=[twice, twice])  # the same Message-ID in one batch…
+    mailctl.seed(count=3)
+    mailctl.seed(messages=[twice])  # …and in the next one
+    inserts = []
+
+    def seen(_connection, _cursor, statement, _parameters, _context, executemany):
+        if statement.startswith("INSERT INTO mail_"):
+            inserts.append((statement.split()[2], executemany))
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        result = mail_import.check_now(_account())
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert (result.found, result.imported, result.duplicates) == (6, 4, 2)
+    assert "2 already imported were skipped" in result.message and _count() == 4
+    stored = db.session.scalar(select(MailMessage).where(MailMessage.subject == "Forwarded twice"))
+    assert [(a.filename, a.size) for a in stored.attachments] == [("a.txt", 10)]
+    # two batches: each stores its messages with one statement; the first also its attachments
+    assert [table for table, _many in inserts] == ["mail_messages", "mail_attachments"] + [
+        "mail_messages"
+    ]
+    assert _account().sync_last_uid == 6 and _account().sync_lock_until is None
+
+
+def test_uidvalidity_change_imports_only_what_is_new(sally_mail, imap_port, mailctl, app):
+    app.config.update(MAIL_FETCH_BATCH=2)
+    _inbound(sally_mail, imap_port)
+    mailctl.seed(count=3, messages=[ATTACHED])
+    assert mail_import.check_now(_account()).imported == 4
+    old = _account().sync_uidvalidity
+    assert mailctl.renumber() != old
+    mailctl.seed(count=1, start=50)
+    result = mail_import.check_now(_account())
+    assert (result.found, result.imported, result.duplicates) == (5, 1, 4) and result.resynced
+    assert _account().sync_uidvalidity != old and _count() == 5
+    assert db.session.scalar(select(func.count(MailAttachment.id))) == 2  # not copied again
+    assert mail_import.check_now(_account()).found == 0
