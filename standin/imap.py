@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+from .tls import Certificates
+
 CONFIG = """\
 base_dir = {folder}/run
 state_dir = {folder}/state
@@ -29,7 +31,9 @@ instance_name = standin-imap-{port}
 log_path = {folder}/dovecot.log
 protocols = imap
 listen = {host}
-ssl = no
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
 disable_plaintext_auth = no
 auth_mechanisms = xoauth2 oauthbearer
 auth_failure_delay = 0
@@ -45,7 +49,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = {host}
+    port = {ssl_port}
   }}
 }}
 service anvil {{
@@ -99,10 +104,20 @@ def available() -> bool:
 class Dovecot:
     """One Dovecot instance on loopback and its Maildir mailboxes."""
 
-    def __init__(self, folder: Path, host: str, port: int, introspection_url: str) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        host: str,
+        port: int,
+        introspection_url: str,
+        certificates: Certificates,
+        ssl_port: int,
+    ) -> None:
         self.folder = folder
         self.host = host
         self.port = port
+        self.ssl_port = ssl_port  # IMAPS (TLS from the first byte); `port` offers STARTTLS
+        self.certificates = certificates
         self.introspection_url = introspection_url
         self.process: subprocess.Popen | None = None
         self._names = itertools.count(1)
@@ -138,6 +153,9 @@ class Dovecot:
                 folder=self.folder,
                 host=self.host,
                 port=self.port,
+                ssl_port=self.ssl_port,
+                cert=self.certificates.cert,
+                key=self.certificates.key,
                 uid=self.uid,
                 gid=self.gid,
                 internal_user=internal_user,

@@ -1,7 +1,8 @@
 """Mail in the stand-in: Graph ``POST /v1.0/me/sendMail``, the token introspection endpoint
 Dovecot asks, and the control API under ``/_standin/mail``:
 
-* ``GET /_standin/mail/servers`` — ``{"smtp": {"host", "port"} | null, "imap": ... | null}``
+* ``GET /_standin/mail/servers`` — ``{"smtp": {"host", "port"} | null, "imap": {"host", "port",
+  "ssl_port"} | null, "ca_file": path | null}``
 * ``GET /_standin/mail/outbox`` — messages accepted over SMTP or sendMail; ``DELETE`` empties it
 * ``POST /_standin/mail/mailboxes/<address>/messages`` — seed the INBOX:
   ``{"messages": [{from, to, cc, subject, text, html, date, message_id, attachments}],
@@ -27,6 +28,7 @@ from .imap import Dovecot, DovecotError
 from .mail_store import OUTBOX, build_many, build_message, mailbox_name, to_crlf
 from .responses import json_response
 from .store import OUTLOOK, STORE
+from .tls import Certificates
 
 control.FAULT_MODES.setdefault("smtp", set()).update({"535", "disconnect", "slow"})
 control.FAULT_MODES.setdefault("imap", set()).update({"reject"})
@@ -43,6 +45,7 @@ class Servers:
 
     smtp: tuple[str, int] | None = None
     imap: Dovecot | None = None
+    certificates: Certificates | None = None
 
 
 SERVERS = Servers()
@@ -63,7 +66,11 @@ def servers() -> Response:
     return json_response(
         {
             "smtp": {"host": SERVERS.smtp[0], "port": SERVERS.smtp[1]} if SERVERS.smtp else None,
-            "imap": {"host": imap.host, "port": imap.port} if imap else None,
+            "imap": (
+                {"host": imap.host, "port": imap.port, "ssl_port": imap.ssl_port} if imap else None
+            ),
+            # The CA that signed both servers' certificate (STARTTLS on SMTP and IMAP, IMAPS).
+            "ca_file": str(SERVERS.certificates.ca) if SERVERS.certificates else None,
         }
     )
 

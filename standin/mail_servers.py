@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import imap
+from . import imap, tls
 from .mail import SERVERS
 from .smtp import free_port, start_smtp
 
@@ -26,11 +26,22 @@ class MailServers:
         self._controller = None
         self._temporary: Path | None = None
 
+    def _folder(self) -> Path:
+        if self.mail_dir is not None:
+            return self.mail_dir
+        if self._temporary is None:
+            self._temporary = Path(tempfile.mkdtemp(prefix="standin-mail-"))
+        return self._temporary
+
     def start(self, http_port: int) -> None:
         """Start what was asked for; says on stderr where each listens (stdout's first line
-        stays the HTTP readiness line)."""
+        stays the HTTP readiness line). Both servers offer TLS with a certificate of the
+        stand-in's own CA (GET /_standin/mail/servers names its file)."""
+        if self.smtp_port is None and self.imap_port is None:
+            return
+        SERVERS.certificates = tls.issue(self._folder() / "tls")
         if self.smtp_port is not None:
-            self._controller = start_smtp(self.host, self.smtp_port)
+            self._controller = start_smtp(self.host, self.smtp_port, SERVERS.certificates)
             SERVERS.smtp = (self.host, self._controller.port)
             print(
                 f"standin smtp on {self.host}:{self._controller.port}", file=sys.stderr, flush=True
@@ -46,20 +57,21 @@ class MailServers:
                 flush=True,
             )
             return
-        folder = self.mail_dir
-        if folder is None:
-            folder = self._temporary = Path(tempfile.mkdtemp(prefix="standin-mail-"))
+        folder = self._folder()
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "localhost") else self.host
         dovecot = imap.Dovecot(
             folder,
             host,
             self.imap_port or free_port(host),
             f"http://{host}:{http_port}/_standin/mail/introspect",
+            SERVERS.certificates,
+            free_port(host),
         )
         dovecot.start()
         SERVERS.imap = dovecot
         print(
-            f"standin imap on {host}:{dovecot.port} (Dovecot, mail in {folder})",
+            f"standin imap on {host}:{dovecot.port}, imaps on {dovecot.ssl_port} (Dovecot, mail"
+            f" in {folder})",
             file=sys.stderr,
             flush=True,
         )

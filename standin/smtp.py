@@ -18,6 +18,7 @@ import base64
 import binascii
 import logging
 import socket
+import ssl
 import warnings
 from email import message_from_bytes, policy
 
@@ -26,6 +27,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from .mail_store import OUTBOX
 from .store import OUTLOOK, STORE
+from .tls import Certificates
 
 BASIC_PASSWORD = "standin-smtp-password"
 REJECTED = "535 5.7.3 Authentication unsuccessful"
@@ -132,13 +134,18 @@ def basic_authenticator(server, session, envelope, mechanism, auth_data) -> Auth
 
 
 class _Controller(Controller):
+    def __init__(self, *args, tls_context: ssl.SSLContext | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tls_context = tls_context
+
     def factory(self):
         return SMTP(
             self.handler,
             hostname="standin.outlook.example",
             ident="Microsoft ESMTP MAIL Service (stand-in)",
             auth_required=True,
-            auth_require_tls=False,  # loopback only: the app uses security "none" here
+            auth_require_tls=False,  # loopback: the tests also use security "none"
+            tls_context=self.tls_context,  # offers STARTTLS, as smtp.office365.com:587 does
             authenticator=basic_authenticator,
             data_size_limit=35 * 1024 * 1024,
             timeout=60,
@@ -152,9 +159,16 @@ def free_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
-def start_smtp(host: str, port: int) -> Controller:
-    """Start the SMTP server in its own thread; ``port`` 0 picks a free one."""
+def start_smtp(host: str, port: int, certificates: Certificates | None = None) -> Controller:
+    """Start the SMTP server in its own thread; ``port`` 0 picks a free one. With
+    ``certificates`` it offers STARTTLS with them."""
     logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd's chatty logger
-    controller = _Controller(Handler(), hostname=host, port=port or free_port(host))
+    context = None
+    if certificates is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certificates.cert, certificates.key)
+    controller = _Controller(
+        Handler(), hostname=host, port=port or free_port(host), tls_context=context
+    )
     controller.start()
     return controller

@@ -540,6 +540,7 @@ def smtp_server(account: MailAccount) -> Server:
         account.smtp_port,
         account.smtp_security,
         current_app.config["MAIL_TIMEOUT"],
+        current_app.config["MAIL_CA_FILE"],
     )
 
 

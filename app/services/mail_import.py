@@ -80,6 +80,7 @@ def imap_server(account: MailAccount) -> Server:
         account.imap_port,
         account.imap_security,
         current_app.config["MAIL_TIMEOUT"],
+        current_app.config["MAIL_CA_FILE"],
     )
 
 

@@ -41,6 +41,7 @@ class Server:
     port: int
     security: str
     timeout: float
+    ca_file: str = ""  # extra certificate authorities to trust (PEM), beside the system's
 
     @property
     def name(self) -> str:
@@ -75,8 +76,18 @@ def xoauth2(user: str, access_token: str) -> str:
     return f"user={user}\x01auth=Bearer {access_token}\x01\x01"
 
 
-def _tls_context() -> ssl.SSLContext:
-    return ssl.create_default_context()
+def _tls_context(server: Server) -> ssl.SSLContext:
+    """Verified TLS: the system's authorities and MAIL_CA_FILE's, the host name checked."""
+    context = ssl.create_default_context()
+    if server.ca_file:
+        try:
+            context.load_verify_locations(cafile=server.ca_file)
+        except (OSError, ssl.SSLError) as error:
+            raise MailError(
+                f"MAIL_CA_FILE ({server.ca_file}) cannot be read as PEM certificates: "
+                f"{getattr(error, 'strerror', None) or error}. Ask the operator to fix it."
+            ) from error
+    return context
 
 
 def _refused(server: Server, error: Exception) -> str:
@@ -184,21 +195,23 @@ def _root(error: Exception) -> Exception:
 
 
 def _smtp_open(server: Server) -> smtplib.SMTP:
+    context = _tls_context(server) if server.security in (SSL, STARTTLS) else None
     if server.security == SSL:
-        return smtplib.SMTP_SSL(
-            server.host, server.port, timeout=server.timeout, context=_tls_context()
-        )
+        return smtplib.SMTP_SSL(server.host, server.port, timeout=server.timeout, context=context)
     connection = smtplib.SMTP(server.host, server.port, timeout=server.timeout)
-    connection.ehlo()
-    if server.security == STARTTLS:
-        if not connection.has_extn("starttls"):
-            connection.close()
-            raise MailError(
-                f"TLS mismatch: {server.name} does not offer STARTTLS. Check the Security "
-                "setting (SSL for port 465)."
-            )
-        connection.starttls(context=_tls_context())
+    try:
         connection.ehlo()
+        if server.security == STARTTLS:
+            if not connection.has_extn("starttls"):
+                raise MailError(
+                    f"TLS mismatch: {server.name} does not offer STARTTLS. Check the Security "
+                    "setting (SSL for port 465)."
+                )
+            connection.starttls(context=context)
+            connection.ehlo()
+    except BaseException:
+        connection.close()
+        raise
     return connection
 
 
@@ -266,19 +279,23 @@ def _quietly(first: Callable[[], object], fallback: Callable[[], object]) -> Non
 
 
 def _imap_open(server: Server) -> imaplib.IMAP4:
+    context = _tls_context(server) if server.security in (SSL, STARTTLS) else None
     if server.security == SSL:
         return imaplib.IMAP4_SSL(
-            server.host, server.port, ssl_context=_tls_context(), timeout=server.timeout
+            server.host, server.port, ssl_context=context, timeout=server.timeout
         )
     connection = imaplib.IMAP4(server.host, server.port, timeout=server.timeout)
     if server.security == STARTTLS:
-        if "STARTTLS" not in connection.capabilities:
+        try:
+            if "STARTTLS" not in connection.capabilities:
+                raise MailError(
+                    f"TLS mismatch: {server.name} does not offer STARTTLS. Check the Security "
+                    "setting (SSL for port 993)."
+                )
+            connection.starttls(ssl_context=context)
+        except BaseException:
             connection.shutdown()
-            raise MailError(
-                f"TLS mismatch: {server.name} does not offer STARTTLS. Check the Security "
-                "setting (SSL for port 993)."
-            )
-        connection.starttls(ssl_context=_tls_context())
+            raise
     return connection
 
 

@@ -36,6 +36,8 @@ class MailServers:
 
     smtp_port: int
     imap_port: int | None
+    imaps_port: int | None  # IMAP with TLS from the first byte; imap_port offers STARTTLS
+    ca_file: str  # the stand-in's CA, which signed both servers' certificate
     host: str = "127.0.0.1"
 
 
@@ -72,7 +74,12 @@ def mail_standin_process(tmp_path_factory):
     servers = requests.get(f"{base}/_standin/mail/servers", timeout=TIMEOUT).json()
     yield (
         base,
-        MailServers(servers["smtp"]["port"], servers["imap"]["port"] if servers["imap"] else None),
+        MailServers(
+            servers["smtp"]["port"],
+            servers["imap"]["port"] if servers["imap"] else None,
+            servers["imap"]["ssl_port"] if servers["imap"] else None,
+            servers["ca_file"],
+        ),
     )
     stop(process)
     process.stdout.close()

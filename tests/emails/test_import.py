@@ -1,6 +1,7 @@
 """Inbound: a user's mailbox and Admin > Inbound Email imported over IMAP XOAUTH2 from Dovecot,
 incrementally by UIDVALIDITY/UID, in bounded batches; every failure in words."""
 
+import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -163,6 +164,26 @@ def test_imap_down_wrong_port_and_tls_mismatch(sally_mail, imap_port, mailctl, c
     _inbound(sally_mail, imap_port)
     sally_mail.post("/emails/settings/check")
     assert "Imported 1 new message." in _flash(sally_mail) and _count() == 1
+
+
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+def test_import_over_verified_tls(sally_mail, imap_port, mail_servers, mailctl, app, security):
+    app.config["MAIL_CA_FILE"] = mail_servers.ca_file
+    mailctl.seed(count=2)
+    port = mail_servers.imaps_port if security == "ssl" else imap_port
+    _inbound(sally_mail, port, imap_security=security)
+    sally_mail.post("/emails/settings/check")
+    assert "Imported 2 new messages." in _flash(sally_mail) and _count() == 2
+
+
+def test_imaps_to_a_certificate_nobody_vouches_for_fails_in_words(
+    sally_mail, imap_port, mail_servers, mailctl
+):
+    mailctl.seed(count=1)
+    _inbound(sally_mail, mail_servers.imaps_port, imap_security="ssl")
+    sally_mail.post("/emails/settings/test-inbound")
+    assert "Test failed: The certificate of 127.0.0.1 could not be verified" in _flash(sally_mail)
+    assert _count() == 0
 
 
 def test_timeout_on_a_silent_server(sally_mail, silent_server, app):

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditEvent, MailAccount, MailMessage
 from app.services import mail
+from tests.conftest import free_port
 from tests.emails.conftest import ADELE_MAIL, authorize, smtp_settings
 
 
@@ -339,10 +340,45 @@ def test_tls_mismatch_ssl_on_a_plain_port(sally_mail, mail_servers):
     assert message.status == "failed" and message.status_reason.startswith("TLS mismatch:")
 
 
-def test_tls_mismatch_starttls_not_offered(sally_mail, mail_servers):
-    message = _send_after(sally_mail, port=mail_servers.smtp_port, smtp_security="starttls")
+@pytest.fixture
+def smtp_without_tls():
+    """An SMTP server that offers no STARTTLS (the stand-in's offers it, as Microsoft's does)."""
+    from aiosmtpd.controller import Controller
+
+    class Sink:
+        async def handle_DATA(self, server, session, envelope):
+            return "250 OK"
+
+    controller = Controller(Sink(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port
+    controller.stop()
+
+
+def test_tls_mismatch_starttls_not_offered(sally_mail, smtp_without_tls):
+    message = _send_after(sally_mail, port=smtp_without_tls, smtp_security="starttls")
     assert message.status == "failed"
     assert "does not offer STARTTLS" in message.status_reason
+
+
+def test_starttls_with_a_verified_certificate_sends(sally_mail, mail_servers, mailctl, app):
+    app.config["MAIL_CA_FILE"] = mail_servers.ca_file
+    message = _send_after(sally_mail, port=mail_servers.smtp_port, smtp_security="starttls")
+    assert message.status == "sent", message.status_reason
+    (sent,) = mailctl.outbox()
+    assert sent["rcpt_tos"] == ["a@b.example"] and sent["subject"] == "kept"
+
+
+def test_starttls_to_a_certificate_nobody_vouches_for_fails_in_words(sally_mail, mail_servers):
+    message = _send_after(sally_mail, port=mail_servers.smtp_port, smtp_security="starttls")
+    assert message.status == "failed"
+    assert message.status_reason.startswith("The certificate of 127.0.0.1 could not be verified")
+
+
+def test_an_unreadable_ca_file_is_named(sally_mail, mail_servers, app, tmp_path):
+    app.config["MAIL_CA_FILE"] = str(tmp_path / "missing.pem")
+    message = _send_after(sally_mail, port=mail_servers.smtp_port, smtp_security="starttls")
+    assert message.status == "failed" and "MAIL_CA_FILE" in message.status_reason
 
 
 def test_timeout(sally_mail, silent_server, app):
