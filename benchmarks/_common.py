@@ -15,6 +15,8 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import requests
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -100,3 +102,40 @@ def start_standin(stack: ExitStack, log: Path, *args: str) -> str:
             raise SystemExit(f"the stand-in exited:\n{log.read_text()[-2000:]}")
         time.sleep(0.1)
     raise SystemExit("the stand-in did not start within 30 s")
+
+
+def start_gunicorn(
+    stack: ExitStack,
+    port: int,
+    env: dict,
+    log: Path,
+    *,
+    target: str = "app:create_app()",
+    chdir: Path = ROOT,
+    workers: int = 4,
+    timeout: float = 60,
+) -> subprocess.Popen:
+    """gunicorn with `workers` sync workers, stopped when `stack` closes; returns once every
+    worker has booted and the server answers."""
+    out = stack.enter_context(open(log, "w"))  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+        + ["--timeout", "60", "--chdir", str(chdir), target],
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    stack.callback(stop, process)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn exited:\n{log.read_text()[-2000:]}")
+        try:
+            requests.get(f"http://127.0.0.1:{port}/", timeout=1, allow_redirects=False)
+            if log.read_text().count("Booting worker") >= workers:
+                return process
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"gunicorn did not answer within {timeout:g} s:\n{log.read_text()[-2000:]}")

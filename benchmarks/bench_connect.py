@@ -41,7 +41,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import Row, free_port, report, start_standin, stop  # noqa: E402
+from _common import Row, free_port, report, start_gunicorn, start_standin  # noqa: E402
 
 sys.path.insert(0, str(ROOT))
 
@@ -97,42 +97,6 @@ def flask(env: dict, *args: str) -> None:
         raise SystemExit(f"flask {args[0]} failed:\n{result.stdout}{result.stderr}")
 
 
-def start_gunicorn(stack: ExitStack, port: int, env: dict, log: Path) -> None:
-    """gunicorn with WORKERS sync workers; waits until every worker booted and it answers."""
-    out = stack.enter_context(open(log, "w"))  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            str(WORKERS),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "60",
-            "app:create_app()",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
-    stack.callback(stop, process)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited:\n{log.read_text()[-2000:]}")
-        try:
-            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            if log.read_text().count("Booting worker") >= WORKERS:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"gunicorn did not answer within 60 s:\n{log.read_text()[-2000:]}")
-
-
 def start_redirect_page(stack: ExitStack) -> str:
     """A tiny local page to be the bare client's redirect URI; returns its URL."""
 
@@ -158,6 +122,15 @@ def start_redirect_page(stack: ExitStack) -> str:
     stack.callback(server.server_close)
     stack.callback(server.shutdown)
     return f"http://127.0.0.1:{server.server_port}/done"
+
+
+def configure_app(env: dict, base: str, standin: str) -> None:
+    """Migrate the app's database, configure its Microsoft connector, and register it as a
+    client of the stand-in with its callback URL."""
+    flask(env, "db", "upgrade")
+    secret = {"CONNECTOR_CLIENT_SECRET": APP_CLIENT[1]}  # as operators do: kept out of `ps`
+    flask({**env, **secret}, "connector", "set", "microsoft", "--client-id", APP_CLIENT[0])
+    register_client(standin, APP_CLIENT, f"{base}/oauth/microsoft/callback")
 
 
 def register_client(standin: str, client: tuple[str, str], redirect_uri: str) -> None:
@@ -289,22 +262,11 @@ def main() -> int:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         env = app_env(workdir, base, standin)
-        flask(env, "db", "upgrade")
-        flask(
-            env,
-            "connector",
-            "set",
-            "microsoft",
-            "--client-id",
-            APP_CLIENT[0],
-            "--client-secret",
-            APP_CLIENT[1],
-        )
-        register_client(standin, APP_CLIENT, f"{base}/oauth/microsoft/callback")
+        configure_app(env, base, standin)
         redirect_page = start_redirect_page(stack)
         register_client(standin, BARE_CLIENT, redirect_page)
         names = create_users(env, args.n + 1)
-        start_gunicorn(stack, port, env, workdir / "gunicorn.log")
+        start_gunicorn(stack, port, env, workdir / "gunicorn.log", workers=WORKERS)
 
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)

@@ -50,8 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import Row, free_port, report, start_standin, stop  # noqa: E402
-from bench_connect import WORKERS, app_env, flask, register_client, start_gunicorn  # noqa: E402
+from _common import Row, free_port, report, start_gunicorn, start_standin, stop  # noqa: E402
+from bench_connect import WORKERS, app_env, configure_app  # noqa: E402
 
 ADELE = "a11ce000-0000-4000-8000-00000000ade1"
 APP_CLIENT = ("55555555-6666-4777-8888-999999999999", "bench-drive-client-secret")
@@ -474,20 +474,9 @@ def main() -> int:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         env = app_env(workdir, base, standin)
-        flask(env, "db", "upgrade")
-        flask(
-            env,
-            "connector",
-            "set",
-            "microsoft",
-            "--client-id",
-            APP_CLIENT[0],
-            "--client-secret",
-            APP_CLIENT[1],
-        )
-        register_client(standin, APP_CLIENT, f"{base}/oauth/microsoft/callback")
+        configure_app(env, base, standin)
         create_user(env)
-        start_gunicorn(stack, port, env, workdir / "gunicorn.log")
+        start_gunicorn(stack, port, env, workdir / "gunicorn.log", workers=WORKERS)
         log = (workdir / "gunicorn.log").read_text()
         master = int(re.search(r"\[(\d+)\] \[INFO\] Starting gunicorn", log).group(1))
         session = connect(base)

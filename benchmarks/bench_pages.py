@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import Row, free_port, report, stop  # noqa: E402
+from _common import Row, free_port, report, start_gunicorn  # noqa: E402
 
 SEED_USERS = 10_000
 WORKERS = 4
@@ -64,51 +64,6 @@ def server_env(workdir: Path, url: str) -> dict:
         PUBLIC_BASE_URL=url,
     )
     return env
-
-
-def start_gunicorn(stack: ExitStack, target: str, port: int, env: dict, log: Path, chdir: Path):
-    """gunicorn with WORKERS sync workers; stopped when `stack` closes. Waits until it answers."""
-    log_file = stack.enter_context(open(log, "w"))  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            str(WORKERS),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "60",
-            "--chdir",
-            str(chdir),
-            target,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
-    stack.callback(stop, process)
-    wait_until_up(f"http://127.0.0.1:{port}/", process, log)
-    return process
-
-
-def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
-    """Wait until every worker has booted and `url` answers."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited:\n{log.read_text()[-2000:]}")
-        booted = log.read_text().count("Booting worker")
-        try:
-            requests.get(url, timeout=1, allow_redirects=False)
-            if booted >= WORKERS:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout} s:\n{log.read_text()[-2000:]}")
 
 
 # --- database ----------------------------------------------------------------------------------
@@ -359,10 +314,16 @@ def main() -> int:
         print(f"seeded {SEED_USERS + 1} users in {seconds:.1f} s")
         counts = count_statements(env)
 
-        start_gunicorn(stack, "app:create_app()", app_port, env, workdir / "app.log", ROOT)
+        start_gunicorn(stack, app_port, env, workdir / "app.log", workers=WORKERS)
         for name, port in (("hello", hello_port), ("reference", reference_port)):
             start_gunicorn(
-                stack, f"{name}_app:app", port, env, workdir / f"{name}.log", ROOT / "benchmarks"
+                stack,
+                port,
+                env,
+                workdir / f"{name}.log",
+                target=f"{name}_app:app",
+                chdir=ROOT / "benchmarks",
+                workers=WORKERS,
             )
         cookie = sign_in(app_url)
         pages = {
