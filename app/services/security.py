@@ -81,11 +81,14 @@ def default_headers(authority: str) -> tuple[tuple[str, str], ...]:
 
 
 def csrf_token() -> str:
-    """The page's CSRF token (Flask-WTF's), re-signed at most every CSRF_REUSE_SECONDS."""
+    """The page's CSRF token (Flask-WTF's), re-signed at most every CSRF_REUSE_SECONDS (or a
+    quarter of WTF_CSRF_TIME_LIMIT when that is shorter, so a reused token never nears expiry)."""
     secret = current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
+    limit = current_app.config.get("WTF_CSRF_TIME_LIMIT", 3600)
+    reuse = CSRF_REUSE_SECONDS if limit is None else min(CSRF_REUSE_SECONDS, limit / 4)
     if "csrf_token" not in g and session.get("csrf_token"):
         cached = _signed_csrf.get((session["csrf_token"], secret))
-        if cached and time.monotonic() - cached[1] < CSRF_REUSE_SECONDS:
+        if cached and time.monotonic() - cached[1] < reuse:
             g.csrf_token = cached[0]
             return cached[0]
     token = generate_csrf()  # also creates the session's raw token when it has none

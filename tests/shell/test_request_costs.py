@@ -54,6 +54,17 @@ def test_the_csrf_token_is_signed_again_after_the_reuse_window(app, auth, client
     assert client.post("/logout", data={"csrf_token": first}).status_code == 302
 
 
+def test_a_short_csrf_time_limit_shortens_the_reuse(app, auth, client, monkeypatch):
+    auth.login()
+    signed = []
+    sign = security.generate_csrf
+    monkeypatch.setattr(security, "generate_csrf", lambda: signed.append(1) or sign())
+    app.config["WTF_CSRF_TIME_LIMIT"] = 0  # an operator's choice: every page signs anew
+    client.get("/profile/")
+    client.get("/profile/")
+    assert len(signed) == 2
+
+
 def test_a_forged_csrf_token_is_refused(app, auth, client):
     auth.login()
     app.config["WTF_CSRF_ENABLED"] = True
