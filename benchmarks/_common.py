@@ -139,3 +139,34 @@ def start_gunicorn(
             pass
         time.sleep(0.2)
     raise SystemExit(f"gunicorn did not answer within {timeout:g} s:\n{log.read_text()[-2000:]}")
+
+
+def app_env(workdir: Path, url: str, standin: str | None = None) -> dict:
+    """The environment of the app's flask commands and gunicorn: a SQLite file in `workdir`,
+    fixed test secrets, and the stand-in as Microsoft when one is given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "DATABASE_URL"))}
+    env.update(
+        APP_ENV="testing",
+        DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}",
+        SECRET_KEY="bench-secret-key-not-for-production",
+        TOKEN_ENCRYPTION_KEYS="0TnsH0cvuKfQ6LsZ4Yb0xVwNpyLdOJN5yqqR8BRTIHk=",
+        INSTANCE_PATH=str(workdir),
+        PUBLIC_BASE_URL=url,
+    )
+    if standin:
+        env.update(MICROSOFT_AUTHORITY=standin, MICROSOFT_GRAPH_URL=f"{standin}/v1.0")
+    return env
+
+
+def flask(env: dict, *args: str) -> None:
+    """A `flask` command of the app; stop with its output when it fails."""
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app:create_app", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if result.returncode:
+        raise SystemExit(f"flask {args[0]} failed:\n{result.stdout}{result.stderr}")

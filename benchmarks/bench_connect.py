@@ -22,11 +22,9 @@ Every process, server and temporary file is cleaned up; every HTTP call has a ti
 import argparse
 import base64
 import hashlib
-import os
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,7 +39,15 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import Row, free_port, report, start_gunicorn, start_standin  # noqa: E402
+from _common import (  # noqa: E402
+    Row,
+    app_env,
+    flask,
+    free_port,
+    report,
+    start_gunicorn,
+    start_standin,
+)
 
 sys.path.insert(0, str(ROOT))
 
@@ -65,36 +71,6 @@ UI_TIMEOUT_MS = 30_000
 
 
 # --- processes ---------------------------------------------------------------------------------
-
-
-def app_env(workdir: Path, url: str, standin: str) -> dict:
-    """The environment of the flask commands and of gunicorn."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "DATABASE_URL"))}
-    env.update(
-        APP_ENV="testing",
-        DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}",
-        SECRET_KEY="bench-secret-key-not-for-production",
-        TOKEN_ENCRYPTION_KEYS="0TnsH0cvuKfQ6LsZ4Yb0xVwNpyLdOJN5yqqR8BRTIHk=",
-        INSTANCE_PATH=str(workdir),
-        PUBLIC_BASE_URL=url,
-        MICROSOFT_AUTHORITY=standin,
-        MICROSOFT_GRAPH_URL=f"{standin}/v1.0",
-    )
-    return env
-
-
-def flask(env: dict, *args: str) -> None:
-    """A `flask` command of the app; stop with its output when it fails."""
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app:create_app", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if result.returncode:
-        raise SystemExit(f"flask {args[0]} failed:\n{result.stdout}{result.stderr}")
 
 
 def start_redirect_page(stack: ExitStack) -> str:

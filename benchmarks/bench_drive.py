@@ -50,8 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import Row, free_port, report, start_gunicorn, start_standin, stop  # noqa: E402
-from bench_connect import WORKERS, app_env, configure_app  # noqa: E402
+from _common import Row, app_env, free_port, report, start_gunicorn, start_standin, stop  # noqa: E402
+from bench_connect import WORKERS, configure_app  # noqa: E402
 
 ADELE = "a11ce000-0000-4000-8000-00000000ade1"
 APP_CLIENT = ("55555555-6666-4777-8888-999999999999", "bench-drive-client-secret")

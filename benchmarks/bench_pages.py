@@ -16,7 +16,6 @@ Every process and temporary file is cleaned up; every HTTP call has a timeout.
 """
 
 import argparse
-import os
 import re
 import shutil
 import statistics
@@ -34,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import Row, free_port, report, start_gunicorn  # noqa: E402
+from _common import Row, app_env, flask, free_port, report, start_gunicorn  # noqa: E402
 
 SEED_USERS = 10_000
 WORKERS = 4
@@ -52,35 +51,7 @@ USER_AGENT = "crm-bench/1.0"
 # --- processes ---------------------------------------------------------------------------------
 
 
-def server_env(workdir: Path, url: str) -> dict:
-    """The environment of the migration and of both gunicorns."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "DATABASE_URL"))}
-    env.update(
-        APP_ENV="testing",
-        DATABASE_URL=f"sqlite:///{workdir / 'bench.db'}",
-        SECRET_KEY="bench-secret-key-not-for-production",
-        TOKEN_ENCRYPTION_KEYS="0TnsH0cvuKfQ6LsZ4Yb0xVwNpyLdOJN5yqqR8BRTIHk=",
-        INSTANCE_PATH=str(workdir),
-        PUBLIC_BASE_URL=url,
-    )
-    return env
-
-
 # --- database ----------------------------------------------------------------------------------
-
-
-def migrate(env: dict) -> None:
-    """`flask db upgrade` on the temporary database."""
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app:create_app", "db", "upgrade"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if result.returncode:
-        raise SystemExit(f"migration failed:\n{result.stdout}{result.stderr}")
 
 
 def make_app(env: dict):
@@ -307,9 +278,9 @@ def main() -> int:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crm-bench-")))
         app_port, hello_port, reference_port = free_port(), free_port(), free_port()
         app_url = f"http://127.0.0.1:{app_port}"
-        env = server_env(workdir, app_url)
+        env = app_env(workdir, app_url)
 
-        migrate(env)
+        flask(env, "db", "upgrade")
         seconds = seed(env)
         print(f"seeded {SEED_USERS + 1} users in {seconds:.1f} s")
         counts = count_statements(env)
