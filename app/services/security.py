@@ -7,12 +7,16 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import generate_csrf
+from itsdangerous import BadSignature
 
 # A signed CSRF token stays valid for WTF_CSRF_TIME_LIMIT (an hour); signing a fresh one for every
 # page costs a serializer, a compression and two HMACs. Each worker reuses the token it signed for
 # a session for this long, so a page's token is at most this much older than the page.
 CSRF_REUSE_SECONDS = 300
 _signed_csrf: dict[tuple, tuple[str, float]] = {}
+# Opened session cookies each worker remembers (cookie -> serializer, signed at, data).
+OPENED_SESSIONS_MAX = 4096
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -36,15 +40,47 @@ def _origin(url: str) -> str:
 
 
 class SessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, with the signing serializer built once per key set.
+    """Flask's signed-cookie sessions, with the signing serializer built once per key set, and
+    each cookie verified and decoded once per worker.
 
     Flask builds a new serializer on every request (and itsdangerous test-serializes `{}` to
     inspect it); the keys only change with the configuration, so the serializer is kept until
-    they do.
+    they do. A browser sends the same cookie on every page until the session changes; checking
+    its signature and decoding it again gives the same answer each time, so a worker keeps the
+    answer for that exact cookie and serializer. The cookie's age is still checked on every
+    request against the time it was signed, and sessions holding anything but plain values
+    (flashed messages) are not kept, so no request can change what another one opens.
     """
 
     def __init__(self) -> None:
         self._serializers: dict[tuple, object] = {}
+        self._opened: dict[str, tuple[object, int, dict]] = {}
+
+    def open_session(self, app: Flask, request):
+        """The request's session: Flask's, from this worker's memory when the cookie is known."""
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        cookie = request.cookies.get(self.get_cookie_name(app))
+        if not cookie:
+            return self.session_class()
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        opened = self._opened.get(cookie)
+        if opened is not None and opened[0] is serializer:
+            age = int(time.time()) - opened[1]
+            if 0 <= age <= max_age:
+                return self.session_class(opened[2])  # a copy: the cached dict stays as signed
+            self._opened.pop(cookie, None)
+            return self.session_class()
+        try:
+            data, signed_at = serializer.loads(cookie, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        if isinstance(data, dict) and all(type(v) in _SCALARS for v in data.values()):
+            if len(self._opened) >= OPENED_SESSIONS_MAX:
+                self._opened.clear()
+            self._opened[cookie] = (serializer, int(signed_at.timestamp()), dict(data))
+        return self.session_class(data)
 
     def get_signing_serializer(self, app: Flask):
         """The serializer for the app's current SECRET_KEY and SECRET_KEY_FALLBACKS."""

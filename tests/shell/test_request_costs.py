@@ -1,8 +1,10 @@
 """What each page costs, and that the shortcuts taken to make it cheap stay correct."""
 
 import re
+import time
+from datetime import timedelta
 
-from flask import make_response
+from flask import make_response, request
 
 from app.services import security
 from tests.conftest import count_statements, csrf_token
@@ -82,6 +84,58 @@ def test_a_new_secret_key_signs_new_sessions_and_old_cookies_need_a_fallback(app
     app.config["SECRET_KEY_FALLBACKS"] = ["a-rotated-secret-key-of-enough-length"]
     app.config["SECRET_KEY"] = app.secret_key = old
     assert client.get("/profile/").status_code == 200  # verified by the fallback key
+
+
+def _request():
+    """The request object itself (open_session takes it, not the proxy)."""
+    return request._get_current_object()
+
+
+def test_a_session_cookie_is_verified_once_per_worker(app, auth, client, monkeypatch):
+    auth.login()
+    serializer = app.session_interface.get_signing_serializer(app)
+    verified = []
+    loads = serializer.loads
+    monkeypatch.setattr(serializer, "loads", lambda *a, **k: verified.append(1) or loads(*a, **k))
+    client.get("/profile/")  # the first page puts the CSRF secret in the session: a new cookie
+    assert verified  # the cookies so far were checked
+    verified.clear()
+    for _ in range(3):
+        assert client.get("/profile/").status_code == 200
+    assert client.get_cookie("session") is not None
+    assert verified == [1]  # the new cookie was checked once; the next pages knew it
+
+
+def test_a_known_session_cookie_still_expires(app, auth, client, monkeypatch):
+    auth.login()
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=10)
+    assert client.get("/profile/").status_code == 200
+    later = time.time() + 11 * 60
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert client.get("/profile/").status_code == 302  # signed in 11 minutes ago: expired
+
+
+def test_a_changed_or_forged_cookie_is_verified_again(app, auth, client):
+    auth.login()
+    assert client.get("/profile/").status_code == 200
+    cookie = client.get_cookie("session").value
+    client.set_cookie("session", cookie[:-2] + ("AA" if cookie[-2:] != "AA" else "BB"))
+    assert client.get("/profile/").status_code == 302
+
+
+def test_what_one_request_does_to_its_session_never_reaches_the_next(app):
+    serializer = app.session_interface.get_signing_serializer(app)
+    plain = serializer.dumps({"_user_id": "7", "_fresh": True})
+    flashed = serializer.dumps({"_user_id": "7", "_flashes": [["message", "Saved."]]})
+    for cookie in (plain, flashed):
+        with app.test_request_context(headers={"Cookie": f"session={cookie}"}):
+            first = app.session_interface.open_session(app, _request())
+            first["_user_id"] = "8"
+            first.setdefault("_flashes", []).append(["message", "Another."])
+        with app.test_request_context(headers={"Cookie": f"session={cookie}"}):
+            again = app.session_interface.open_session(app, _request())
+            assert again["_user_id"] == "7"
+            assert again.get("_flashes", []) in ([], [["message", "Saved."]])
 
 
 def test_headers_a_view_sets_itself_are_kept(app, client):
