@@ -13,7 +13,7 @@ import requests
 from flask import current_app
 
 from app.models import ExternalAccount
-from app.services import microsoft, tokens
+from app.services import http, microsoft, tokens
 from app.services.external_accounts import PURPOSE
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ class _Body:
 
 # --- HTTP ------------------------------------------------------------------------------------
 
-_session = requests.Session()
+_session = http.Session()
 
 
 def _send(method: str, url: str, **kwargs) -> requests.Response:

@@ -13,6 +13,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from app.services import http
+
 PROVIDER = "microsoft"
 LABEL = "Microsoft"
 CALLBACK_PATH = "/oauth/microsoft/callback"
@@ -112,7 +114,7 @@ def _timeout():
     return current_app.config["HTTP_TIMEOUT"]
 
 
-_session = requests.Session()
+_session = http.Session()
 
 
 def _http(method: str, url: str, **kwargs) -> requests.Response:
