@@ -1,12 +1,15 @@
 """Fixtures: the app on SQLite (and PostgreSQL when TEST_DATABASE_URL is set), a client, a real
 login, a live server in its own process, the local Microsoft stand-in, and headless Chromium."""
 
+import atexit
 import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -260,15 +263,8 @@ def _gunicorn_env(url: str, database_url: str, instance: Path, extra: dict) -> d
     return env
 
 
-@contextmanager
-def running_app(
-    folder: Path, extra_env: dict | None = None, workers: int = 2, database_url: str | None = None
-):
-    """gunicorn serving the real app on a free port, on a migrated database."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    database_url = database_url or f"sqlite:///{folder / 'live.db'}"
-    env = _gunicorn_env(url, database_url, folder, extra_env or {})
+def _upgrade(env: dict) -> None:
+    """`flask db upgrade` on the environment's DATABASE_URL, as an operator runs it."""
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app:create_app", "db", "upgrade"],
         cwd=ROOT,
@@ -276,6 +272,44 @@ def running_app(
         check=True,
         capture_output=True,
     )
+
+
+_MIGRATED: list[Path] = []
+
+
+def _migrated_sqlite(target: Path, env: dict) -> None:
+    """A SQLite database at `target` as `flask db upgrade` leaves it: the migrations run once per
+    test session, into a template each live server starts from a copy of (SQLite's backup API,
+    a consistent copy even in WAL mode)."""
+    if not _MIGRATED:
+        folder = Path(tempfile.mkdtemp(prefix="crm-migrated-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _upgrade({**env, "DATABASE_URL": f"sqlite:///{folder / 'template.db'}"})
+        _MIGRATED.append(folder / "template.db")
+    source, copy = sqlite3.connect(_MIGRATED[0]), sqlite3.connect(target)
+    try:
+        source.backup(copy)
+    finally:
+        source.close()
+        copy.close()
+
+
+@contextmanager
+def running_app(
+    folder: Path, extra_env: dict | None = None, workers: int = 2, database_url: str | None = None
+):
+    """gunicorn serving the real app on a free port, on a migrated database (a copy of the
+    session's migrated SQLite database unless `database_url` names another)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = _gunicorn_env(
+        url, database_url or f"sqlite:///{folder / 'live.db'}", folder, extra_env or {}
+    )
+    if database_url is None:
+        _migrated_sqlite(folder / "live.db", env)
+        database_url = env["DATABASE_URL"]
+    else:
+        _upgrade(env)
     with open(folder / "gunicorn.log", "w") as log:
         process = subprocess.Popen(
             [

@@ -32,9 +32,12 @@ from tests.conftest import (
 TIMEOUT = 30
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def storm_server(request, tmp_path, standin):
-    """gunicorn with 4 workers, wired to the stand-in, on SQLite or a PostgreSQL schema."""
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def storm_app(request, tmp_path_factory, standin):
+    """gunicorn with 4 workers, wired to the stand-in, on SQLite or a PostgreSQL schema: started
+    once for this module's tests on each database (storm_server gives each a clean slate)."""
     database_url, schema = None, None
     if request.param == "postgresql":
         if not POSTGRES_URL:
@@ -45,19 +48,10 @@ def storm_server(request, tmp_path, standin):
         with engine.begin() as connection:
             connection.execute(text(f"CREATE SCHEMA {schema}"))
         database_url = f"{base}?options=-csearch_path%3D{schema}"
-    requests.post(f"{standin}/_standin/reset", timeout=10)
     env = {"MICROSOFT_AUTHORITY": standin, "MICROSOFT_GRAPH_URL": f"{standin}/v1.0"}
+    folder = tmp_path_factory.mktemp(f"storm-{request.param}")
     try:
-        with running_app(tmp_path, env, workers=4, database_url=database_url) as server:
-            requests.post(
-                f"{standin}/_standin/clients",
-                timeout=10,
-                json={
-                    "client_id": STANDIN_CLIENT[0],
-                    "client_secret": STANDIN_CLIENT[1],
-                    "redirect_uris": [f"{server.url}/oauth/microsoft/callback"],
-                },
-            )
+        with running_app(folder, env, workers=4, database_url=database_url) as server:
             server.standin = standin
             with server.db():
                 connectors.save(
@@ -76,6 +70,28 @@ def storm_server(request, tmp_path, standin):
             with engine.begin() as connection:
                 connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
             engine.dispose()
+
+
+@pytest.fixture
+def storm_server(storm_app):
+    """The module's server with no connected account, a fresh stand-in (tokens, settings and
+    counters) and the app registered at it again."""
+    standin = storm_app.standin
+    requests.post(f"{standin}/_standin/reset", timeout=10)
+    requests.post(
+        f"{standin}/_standin/clients",
+        timeout=10,
+        json={
+            "client_id": STANDIN_CLIENT[0],
+            "client_secret": STANDIN_CLIENT[1],
+            "redirect_uris": [f"{storm_app.url}/oauth/microsoft/callback"],
+        },
+    )
+    with storm_app.db():
+        for account in db.session.scalars(select(ExternalAccount)):
+            db.session.delete(account)
+        db.session.commit()
+    return storm_app
 
 
 def _csrf(html: str) -> str:
