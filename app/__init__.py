@@ -12,9 +12,31 @@ from config import Config
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class CRM(Flask):
+    """Flask, remembering which functions it need not wrap for async.
+
+    Flask asks `inspect.iscoroutinefunction` about every hook, context processor and view on
+    every request (a dozen questions per page); the answer for a function never changes.
+    """
+
+    def ensure_sync(self, func):
+        """`func`, or Flask's wrapper for a coroutine function; decided once per function."""
+        known = self.__dict__.setdefault("_ensured", {})
+        try:
+            return known[func]
+        except KeyError:
+            pass
+        except TypeError:  # not hashable: ask Flask every time
+            return super().ensure_sync(func)
+        if len(known) >= 1024:  # hooks are few; anything else must not grow without bound
+            known.clear()
+        sync = known[func] = super().ensure_sync(func)
+        return sync
+
+
 def create_app(config_object: type = Config, **overrides) -> Flask:
     """Build the app: configuration, extensions, blueprints, error handlers, commands."""
-    app = Flask(
+    app = CRM(
         __name__,
         instance_path=overrides.get("INSTANCE_PATH")
         or os.environ.get("INSTANCE_PATH")

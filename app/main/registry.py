@@ -56,8 +56,55 @@ def link(endpoint: str, **values: str) -> str:
     return url
 
 
+@dataclass(frozen=True)
+class NavLink:
+    """A main navigation entry with its URL."""
+
+    href: str
+    label: str
+    blueprint: str
+
+
+@dataclass(frozen=True)
+class ShellLinks:
+    """The URLs of the header and the page head, which every page repeats."""
+
+    css: str
+    app_js: str
+    connect_js: str
+    index: str
+    home: str
+    nav: tuple[NavLink, ...]
+    profile: str
+    admin: str
+    logout: str
+
+
+_shells: dict[tuple, ShellLinks] = {}
+
+
+def shell_links() -> ShellLinks:
+    """The shell's URLs for this request's script root, built once (one template call where
+    each link would cost one: a Jinja call costs about what the `link` lookup behind it does)."""
+    key = (request.script_root, len(NAV_ITEMS))
+    shell = _shells.get(key)
+    if shell is None:
+        shell = _shells[key] = ShellLinks(
+            css=link("static", filename="css/app.css"),
+            app_js=link("static", filename="js/app.js"),
+            connect_js=link("static", filename="js/connect.js"),
+            index=link("main.index"),
+            home=link("main.home"),
+            nav=tuple(NavLink(link(i.endpoint), i.label, i.blueprint) for i in NAV_ITEMS),
+            profile=link("profile.view"),
+            admin=link("admin.index"),
+            logout=link("auth.logout"),
+        )
+    return shell
+
+
 def register(app: Flask) -> None:
     """Expose the registries to every template."""
     app.jinja_env.globals["link"] = link
-    app.jinja_env.globals["main_nav_items"] = lambda: NAV_ITEMS
+    app.jinja_env.globals["shell_links"] = shell_links
     app.jinja_env.globals["home_dashlets"] = lambda: DASHLETS

@@ -4,6 +4,7 @@ import re
 import time
 from datetime import timedelta
 
+import flask.app
 from flask import make_response, request
 
 from app.services import security
@@ -166,3 +167,26 @@ def test_cached_links_follow_the_script_root(auth, client):
     assert 'href="/crm/profile/"' in page and 'href="/crm/static/css/app.css"' in page
     page = client.get("/profile/").get_data(as_text=True)
     assert 'href="/profile/"' in page and 'href="/static/css/app.css"' in page
+    assert 'action="/logout"' in page
+
+
+def test_flask_asks_once_per_function_whether_to_wrap_it_for_async(app, monkeypatch):
+    asked = []
+    real = flask.app.iscoroutinefunction
+    monkeypatch.setattr(flask.app, "iscoroutinefunction", lambda f: asked.append(f) or real(f))
+
+    def view():
+        return "ok"
+
+    async def coroutine():
+        return "ok"
+
+    assert app.ensure_sync(view) is view
+    assert app.ensure_sync(view) is view
+    assert asked == [view]
+    try:
+        wrapped = app.ensure_sync(coroutine)
+    except RuntimeError as error:  # Flask's own answer when its async extra is not installed
+        assert "async" in str(error)
+    else:
+        assert wrapped is not coroutine
