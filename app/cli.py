@@ -72,8 +72,11 @@ def connector_cli():
 @connector_cli.command("set")
 @click.argument("provider")
 @click.option("--client-id", required=True)
-@click.option("--client-secret", envvar="CONNECTOR_CLIENT_SECRET",
-              help="Or set CONNECTOR_CLIENT_SECRET (kept out of `ps`); kept when omitted.")
+@click.option(
+    "--client-secret",
+    envvar="CONNECTOR_CLIENT_SECRET",
+    help="Or set CONNECTOR_CLIENT_SECRET (kept out of `ps`); kept when omitted.",
+)
 @click.option("--prompt-secret", is_flag=True, help="Ask for the client secret (hidden).")
 @click.option("--tenant", default="", help="A tenant GUID or verified domain (single-tenant).")
 @click.option("--disable", is_flag=True, help="Store the settings but let nobody connect.")

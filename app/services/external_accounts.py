@@ -41,8 +41,13 @@ def connected_account(user: User, provider: str) -> ExternalAccount | None:
 
 def needing_reconnect(user: User) -> list[ExternalAccount]:
     """The user's accounts Microsoft stopped accepting (for the banner)."""
-    return list(db.session.scalars(select(ExternalAccount).where(
-        ExternalAccount.user_id == user.id, ExternalAccount.status == NEEDS_RECONNECT)))
+    return list(
+        db.session.scalars(
+            select(ExternalAccount).where(
+                ExternalAccount.user_id == user.id, ExternalAccount.status == NEEDS_RECONNECT
+            )
+        )
+    )
 
 
 def create(actor: User, owner: User, provider: str) -> tuple[ExternalAccount, bool]:

@@ -74,5 +74,7 @@ def _rotate_row(model, row, columns, report) -> None:
             report.rotated += 1
         except crypto.DecryptionError:
             ident = getattr(row, model.__mapper__.primary_key[0].name)
-            report.failures.append(f"{model.__tablename__} id={ident} {column}: no configured "
-                                   "key decrypts it (unknown key or corrupt value)")
+            report.failures.append(
+                f"{model.__tablename__} id={ident} {column}: no configured "
+                "key decrypts it (unknown key or corrupt value)"
+            )

@@ -44,12 +44,16 @@ class RefreshSummary:
 def idle_credentials(idle_days: int) -> list[int]:
     """Credentials whose refresh token has not been used for `idle_days` days."""
     cutoff = utcnow() - timedelta(days=idle_days)
-    return list(db.session.scalars(
-        select(Credential.id).where(
-            Credential.refresh_token_encrypted != "",
-            or_(Credential.refreshed_at.is_(None), Credential.refreshed_at < cutoff),
-        ).order_by(Credential.id)
-    ))
+    return list(
+        db.session.scalars(
+            select(Credential.id)
+            .where(
+                Credential.refresh_token_encrypted != "",
+                or_(Credential.refreshed_at.is_(None), Credential.refreshed_at < cutoff),
+            )
+            .order_by(Credential.id)
+        )
+    )
 
 
 def refresh_idle(idle_days: int, progress: Callable[[int], None] | None = None):
@@ -80,16 +84,24 @@ def _step(progress) -> None:
 
 def status_counts() -> dict[str, int]:
     """External accounts by status, with Idle counted apart from Connected."""
-    counts = dict(db.session.execute(
-        select(ExternalAccount.status, func.count(ExternalAccount.id))
-        .group_by(ExternalAccount.status)
-    ).all())
-    idle = db.session.scalar(
-        select(func.count(ExternalAccount.id))
-        .join(Credential, Credential.account_id == ExternalAccount.id)
-        .where(ExternalAccount.status == CONNECTED,
-               Credential.refreshed_at < overview.idle_before())
-    ) or 0
+    counts = dict(
+        db.session.execute(
+            select(ExternalAccount.status, func.count(ExternalAccount.id)).group_by(
+                ExternalAccount.status
+            )
+        ).all()
+    )
+    idle = (
+        db.session.scalar(
+            select(func.count(ExternalAccount.id))
+            .join(Credential, Credential.account_id == ExternalAccount.id)
+            .where(
+                ExternalAccount.status == CONNECTED,
+                Credential.refreshed_at < overview.idle_before(),
+            )
+        )
+        or 0
+    )
     counts["idle"] = idle
     counts[CONNECTED] = counts.get(CONNECTED, 0) - idle
     return counts

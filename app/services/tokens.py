@@ -119,7 +119,9 @@ def refresh_now(owner, purpose: str) -> str:
         raise TokenUnavailable("This account is not connected.", needs_reconnect=True)
     started = utcnow()
     return _refresh(
-        owner, credential.id, purpose,
+        owner,
+        credential.id,
+        purpose,
         reusable=lambda c: c.refreshed_at is not None and c.refreshed_at >= started,
     )
 
@@ -176,6 +178,10 @@ def mark_needs_reconnect(owner, reason: str) -> None:
     owner = db.session.get(type(owner), owner.id)
     owner.status = NEEDS_RECONNECT
     owner.status_reason = reason[:500]
-    audit.record(None, f"{owner.AUDIT_NAME}.needs_reconnect", target=owner.user,
-                 detail=f"{owner.provider}: {reason[:300]}")
+    audit.record(
+        None,
+        f"{owner.AUDIT_NAME}.needs_reconnect",
+        target=owner.user,
+        detail=f"{owner.provider}: {reason[:300]}",
+    )
     db.session.commit()

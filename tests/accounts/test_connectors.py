@@ -167,12 +167,16 @@ def test_cli_set_and_show_masks_the_secret(runner):
 
 
 def test_cli_takes_the_secret_from_the_environment_or_a_prompt(runner):
-    result = runner.invoke(args=["connector", "set", "microsoft", "--client-id", CLIENT_ID],
-                           env={"CONNECTOR_CLIENT_SECRET": CLIENT_SECRET})
+    result = runner.invoke(
+        args=["connector", "set", "microsoft", "--client-id", CLIENT_ID],
+        env={"CONNECTOR_CLIENT_SECRET": CLIENT_SECRET},
+    )
     assert result.exit_code == 0, result.output
     assert connectors.client_secret(db.session.scalar(select(Connector))) == CLIENT_SECRET
-    result = runner.invoke(args=["connector", "set", "microsoft", "--client-id", CLIENT_ID,
-                                 "--prompt-secret"], input="prompted-secret\n")
+    result = runner.invoke(
+        args=["connector", "set", "microsoft", "--client-id", CLIENT_ID, "--prompt-secret"],
+        input="prompted-secret\n",
+    )
     assert result.exit_code == 0, result.output
     db.session.expire_all()
     assert connectors.client_secret(db.session.scalar(select(Connector))) == "prompted-secret"
