@@ -218,6 +218,7 @@ class Render:
 
     def __init__(self, drive: Drive, viewer: str, select: frozenset[str] | None = None) -> None:
         self.drive = drive
+        self.viewer = viewer
         self.select = select
         self.base = base_url()
         own = drive.owner == viewer
@@ -242,12 +243,33 @@ class Render:
         return {**reference, "id": parent.id, **name, "path": self.root_path + parent_path}
 
     def facets(self, item: Item) -> dict:
+        if item.remote is not None:
+            return {"remoteItem": self.remote_item(*item.remote)}
         if item.is_folder:
             facets: dict = {"folder": {"childCount": len(item.children or {})}}
             if item.id == self.drive.root_id:
                 facets["root"] = {}
             return facets
         return {"file": {"mimeType": item.mime, "hashes": {"sha256Hash": item.sha256().upper()}}}
+
+    def remote_item(self, drive_id: str, item_id: str) -> dict:
+        """The remoteItem facet of a shortcut: where the folder lives and, while the viewer
+        may still open it, what it is."""
+        drive = DRIVES.drive_by_id(drive_id)
+        target = drive.items.get(item_id) if drive else None
+        reference = {"driveId": drive_id, "driveType": drive.drive_type if drive else "business"}
+        if target is None or DRIVES.roles_for(drive, target, self.viewer) is None:
+            return {"id": item_id, "parentReference": reference}
+        return {
+            "id": target.id,
+            "name": target.name,
+            "size": target.size,
+            "lastModifiedDateTime": iso(target.modified),
+            "lastModifiedBy": _identity(target.modified_by),
+            "webUrl": Render(drive, self.viewer).web_url(target),
+            "folder": {"childCount": len(target.children or {})},
+            "parentReference": {**reference, "id": target.parent_id},
+        }
 
     def item(self, item: Item, parent_path: str | None = None) -> dict:
         """The driveItem JSON, filtered by ``$select`` when given."""
@@ -478,6 +500,8 @@ def _create_folder(caller: Caller, target: Target, body) -> Response:
     parent = _folder(target.item)
     if not isinstance(body, dict) or not isinstance(body.get("name"), str):
         raise _bad("A JSON body with a 'name' is required.", "BadRequest")
+    if isinstance(body.get("remoteItem"), dict):
+        return _add_shortcut(caller, target, parent, body)
     if not isinstance(body.get("folder"), dict):
         raise _bad("Only folders can be created here; upload files with PUT .../content.")
     name = check_name(body["name"])
@@ -491,6 +515,31 @@ def _create_folder(caller: Caller, target: Target, body) -> Response:
             raise name_exists()
         name = target.drive.free_name(parent, name)
     item = target.drive.add(parent, name, caller.oid)
+    return _json(
+        201, {"@odata.context": _context(target, caller, "items/$entity"), **render.item(item)}
+    )
+
+
+def _add_shortcut(caller: Caller, target: Target, parent: Item, body: dict) -> Response:
+    """Add a folder shared with the caller to the root of their drive, as "Add to My files"
+    does: POST .../root/children with a remoteItem naming the folder's drive and id."""
+    if parent.id != target.drive.root_id or target.drive.owner != caller.oid:
+        raise _bad("A shared folder can only be added to the root of your own drive.")
+    remote = body["remoteItem"]
+    drive_id = str((remote.get("parentReference") or {}).get("driveId") or "")
+    drive = DRIVES.drive_by_id(drive_id) if drive_id else None
+    shared = drive.items.get(str(remote.get("id") or "")) if drive else None
+    if shared is None or DRIVES.roles_for(drive, shared, caller.oid) is None:
+        raise not_found("The shared item could not be found.")
+    if not shared.is_folder:
+        raise _bad("Only shared folders can be added to a drive.")
+    name = check_name(body["name"])
+    if target.drive.child(parent, name) is not None:
+        if _conflict(body, "fail") != "rename":
+            raise name_exists()
+        name = target.drive.free_name(parent, name)
+    item = target.drive.add_shortcut(parent, name, caller.oid, (drive.id, shared.id))
+    render = Render(target.drive, caller.oid)
     return _json(
         201, {"@odata.context": _context(target, caller, "items/$entity"), **render.item(item)}
     )

@@ -117,6 +117,8 @@ class Item:
     size: int = 0
     version: int = 1
     _sha256: str | None = None
+    # A shortcut ("Add to My files"): (drive id, item id) of a folder in another drive.
+    remote: tuple[str, str] | None = None
 
     @property
     def is_folder(self) -> bool:
@@ -236,6 +238,15 @@ class Drive:
             assert parent.children is not None
             parent.children[name.casefold()] = item.id
             self._bump(parent.id, item.size)
+        return item
+
+    def add_shortcut(self, parent: Item, name: str, by: str, remote: tuple[str, str]) -> Item:
+        """A shortcut to another drive's folder under ``parent`` (neither file nor folder)."""
+        stamp = time.time()
+        item = Item(self.new_id(), name, parent.id, stamp, stamp, by, by, remote=remote)
+        self.items[item.id] = item
+        assert parent.children is not None
+        parent.children[name.casefold()] = item.id
         return item
 
     def replace_content(self, item: Item, content: bytes | bytearray, by: str) -> None:

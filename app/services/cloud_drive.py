@@ -266,8 +266,10 @@ def _target(item: dict, remote: dict | None, folder: Folder) -> tuple[str, Folde
 
 def _row(item: dict, folder: Folder) -> Row:
     remote = item.get("remoteItem") if isinstance(item.get("remoteItem"), dict) else None
-    if remote is not None:
+    if remote is not None:  # shown under its own name: a shortcut may have been renamed
+        name = item.get("name") or remote.get("name")
         item = {**item, **{k: v for k, v in remote.items() if k != "parentReference"}}
+        item["name"] = name
     drive_id, target = _target(item, remote, folder)
     modified, modified_iso = _when(item.get("lastModifiedDateTime"))
     return Row(

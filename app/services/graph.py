@@ -22,7 +22,9 @@ MAX_RETRY_WAIT = 5.0  # seconds of Retry-After we wait out in total before telli
 STREAM_PIECE = 256 * 1024
 # Only what a listing row shows or needs (Name, kind, Modified By, Date Modified, Size, the
 # download id): a page of 100 is a third smaller without parentReference, which no row uses.
-CHILD_FIELDS = "id,name,size,lastModifiedDateTime,lastModifiedBy,folder,file"
+# remoteItem is what a folder shared with the user and added to My files has instead of a folder
+# facet: where that folder lives (Graph sends it only for such items).
+CHILD_FIELDS = "id,name,size,lastModifiedDateTime,lastModifiedBy,folder,file,remoteItem"
 ID = re.compile(microsoft.GRAPH_ID_PATTERN)
 FORBIDDEN_NAME_CHARACTERS = set('"*:<>?/\\|')
 REDIRECTS = (301, 302, 303, 307, 308)

@@ -114,6 +114,7 @@ def test_a_page_asks_graph_only_for_the_fields_a_row_shows(sally, graph_calls, m
     assert graph_calls.since() == {"graph.drive.list_children": 1}
     [(url, response)] = pages
     fields = {"id", "name", "size", "lastModifiedDateTime", "lastModifiedBy", "folder", "file"}
+    fields.add("remoteItem")  # a shared folder added to My files: see the shortcut test
     assert set(parse_qs(urlsplit(url).query)["$select"][0].split(",")) == fields
     assert {key for item in response.json()["value"] for key in item} <= fields  # Graph obeyed
     welcome = row_named(listing, "Welcome.txt")  # Name, Modified By, Date Modified, Size
@@ -213,6 +214,33 @@ def test_shared_with_me(sally):
     assert "Megan Bowen" in download.data.decode("latin-1")
     drafts = sally.get(row_named(inside, "Drafts")["api"]).get_json()
     assert [c["label"] for c in drafts["crumbs"]] == ["Shared With Me", "Proposals", "Drafts"]
+
+
+@SQLITE_ONLY
+def test_a_shared_folder_added_to_my_files_opens_where_it_lives(sally, ms):  # noqa: F811
+    # Adele adds the folder Megan shared with her to My files, as OneDrive's web page does.
+    token = ms.control("POST", "/tokens", {"oid": ADELE, "scopes": ["Files.ReadWrite.All"]})
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    me = f"{ms.base}/v1.0/me/drive"
+    shared = requests.get(f"{me}/sharedWithMe", headers=bearer, timeout=10).json()
+    proposals = shared["value"][0]["remoteItem"]
+    added = requests.post(
+        f"{me}/root/children",
+        headers=bearer,
+        timeout=10,
+        json={
+            "name": "Team Proposals",
+            "remoteItem": {"id": proposals["id"], "parentReference": proposals["parentReference"]},
+        },
+    )
+    assert added.status_code == 201, added.text
+    shortcut = row_named(children(sally), "Team Proposals")
+    assert shortcut["folder"] and shortcut["kind"] == "folder" and "download" not in shortcut
+    assert shortcut["drive"] == proposals["parentReference"]["driveId"]
+    inside = sally.get(shortcut["api"]).get_json()
+    assert names(inside) == ["Drafts", "Acme proposal.pdf"]
+    pdf = sally.get(row_named(inside, "Acme proposal.pdf")["download"])
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF-1.4")
 
 
 @SQLITE_ONLY

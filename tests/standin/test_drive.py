@@ -363,6 +363,31 @@ def test_signed_in_token_works(ms):
     assert response.json()["createdBy"]["user"]["id"] == MEGAN
 
 
+def test_a_shared_folder_added_to_my_files_lists_as_a_shortcut(ms, adele):
+    proposals = adele.ok("GET", "/me/drive/sharedWithMe")["value"][0]["remoteItem"]
+    reference = {"driveId": proposals["parentReference"]["driveId"]}
+    body = {
+        "name": "Team Proposals",
+        "remoteItem": {"id": proposals["id"], "parentReference": reference},
+    }
+    added = adele.ok("POST", "/me/drive/root/children", 201, json=body)
+    assert added["remoteItem"]["id"] == proposals["id"] and "folder" not in added
+    again = adele.call("POST", "/me/drive/root/children", json=body)
+    assert again.status_code == 409 and error_code(again) == "nameAlreadyExists"
+    fields = "id,name,folder,file,remoteItem"
+    root = adele.ok("GET", f"/me/drive/root/children?$select={fields}")["value"]
+    shortcut = next(item for item in root if item["name"] == "Team Proposals")
+    assert set(shortcut) == {"id", "name", "remoteItem"}
+    assert shortcut["remoteItem"]["folder"]["childCount"] == 2
+    assert shortcut["remoteItem"]["parentReference"]["driveId"] == reference["driveId"]
+    not_root = adele.call("POST", "/me/drive/root:/Documents:/children", json=body)
+    assert not_root.status_code == 400
+    megan = Graph(ms, MEGAN)
+    private = megan.item("Documents/Notes.txt")  # not shared with Adele
+    body = {"name": "Notes", "remoteItem": {"id": private["id"], "parentReference": reference}}
+    assert adele.call("POST", "/me/drive/root/children", json=body).status_code == 404
+
+
 def test_drives_are_per_account(ms, adele):
     megan = Graph(ms, MEGAN)
     megan_notes = megan.item("Documents/Notes.txt")
