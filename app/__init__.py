@@ -46,6 +46,9 @@ def create_app(config_object: type = Config, **overrides) -> Flask:
     )
     app.config.from_object(config_object)
     app.config.update(overrides)
+    # JSON keys in the order the code builds them (deterministic already): sorting every
+    # object's keys cost a Cloud Drive page of 100 rows 4% of its instructions.
+    app.json.sort_keys = False
     configure_secrets(app)
     configure_logging(app)
     register_extensions(app)

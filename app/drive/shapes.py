@@ -3,8 +3,9 @@ Load more link. The same URLs serve the full pages, so every link also works wit
 
 from urllib.parse import quote, urlencode
 
-from flask import g, url_for
+from flask import g
 
+from app.main.registry import link
 from app.services import microsoft
 from app.services.cloud_drive import Folder, Listing, Row
 
@@ -12,12 +13,14 @@ SIMPLE_UPLOAD_MAX = microsoft.GRAPH_SIMPLE_UPLOAD_MAX  # the script uploads bigg
 
 
 class Links:
-    """Builds the links of many rows from three `url_for` calls (once per request, not per row)."""
+    """Builds the links of many rows from three base URLs (built once per script root), quoting
+    each row's drive id once per page rather than once per row (a page's rows share it)."""
 
     def __init__(self):
-        self.page = url_for("drive.index")
-        self.api = url_for("drive.api_children")
-        self.download = url_for("drive.download")
+        self.page = link("drive.index")
+        self.api = link("drive.api_children")
+        self.download = link("drive.download")
+        self._drives: dict[str, str] = {}
 
     def folder(self, folder: Folder, **changes) -> dict:
         """The page URL (`href`) and the JSON URL (`api`) of a folder."""
@@ -27,7 +30,11 @@ class Links:
 
     def file(self, row: Row) -> str:
         """Where the browser downloads a file."""
-        drive = f"drive={quote(row.drive_id, safe='')}&" if row.drive_id else ""
+        drive = ""
+        if row.drive_id:
+            drive = self._drives.get(row.drive_id)
+            if drive is None:
+                drive = self._drives[row.drive_id] = f"drive={quote(row.drive_id, safe='')}&"
         return f"{self.download}?{drive}item={quote(row.id, safe='')}"
 
 
@@ -73,10 +80,8 @@ def more_links(listing: Listing) -> dict | None:
     """The Load more link of a listing, when Graph has more."""
     if listing.cursor is None:
         return None
-    return {
-        "href": url_for("drive.index", cursor=listing.cursor),
-        "api": url_for("drive.api_more", cursor=listing.cursor),
-    }
+    cursor = urlencode({"cursor": listing.cursor})
+    return {"href": f"{link('drive.index')}?{cursor}", "api": f"{link('drive.api_more')}?{cursor}"}
 
 
 def listing_json(listing: Listing) -> dict:
