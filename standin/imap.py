@@ -216,8 +216,11 @@ class Dovecot:
                 os.chown(path, self.uid, self.gid)
         return maildir
 
-    def deliver(self, mailbox: str, messages: list[bytes]) -> int:
-        """Put messages into a mailbox's INBOX (Maildir ``new/``, as a delivery agent does)."""
+    def deliver(self, mailbox: str, messages: list[bytes], folder: str = "INBOX") -> int:
+        """Put messages into a mailbox's INBOX (Maildir ``new/``, as a delivery agent does), or
+        into another folder by its name (any characters), created when missing."""
+        if folder.upper() != "INBOX":
+            return self._save(mailbox, folder, messages)
         maildir = self._maildir(mailbox)
         now = int(time.time())
         with self._lock:
@@ -228,6 +231,27 @@ class Dovecot:
                 temporary.write_bytes(raw)
                 os.chown(temporary, self.uid, self.gid)
                 temporary.rename(maildir / "new" / name)
+        return len(messages)
+
+    def _save(self, mailbox: str, folder: str, messages: list[bytes]) -> int:
+        """Messages into a named folder through doveadm, which takes the name as UTF-8 and
+        stores it as Dovecot does (IMAP clients see it in modified UTF-7)."""
+        self._maildir(mailbox)
+        try:
+            self._doveadm("mailbox", "create", "-u", mailbox, folder)
+        except DovecotError as error:
+            if "exists" not in str(error).lower():
+                raise
+        for raw in messages:
+            result = subprocess.run(  # noqa: S603
+                ["doveadm", "-c", str(self.config_path), "save", "-u", mailbox, "-m", folder],  # noqa: S607
+                input=raw,
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+            if result.returncode != 0:
+                raise DovecotError(f"doveadm save: {result.stderr.decode(errors='replace')}")
         return len(messages)
 
     def count(self, mailbox: str) -> int:

@@ -138,17 +138,23 @@ def _seed_messages(body: dict) -> list[bytes]:
 
 @bp.post("/mailboxes/<address>/messages")
 def seed(address: str) -> Response:
-    """Deliver messages into a mailbox's INBOX."""
+    """Deliver messages into a mailbox's INBOX, or into ``folder`` (created when missing)."""
     dovecot, name, failed = _mailbox(address)
     if failed is not None:
         return failed
     body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
+    folder = body.get("folder") or "INBOX"
+    if not isinstance(folder, str) or any(ord(c) < 32 for c in folder) or len(folder) > 200:
+        return json_response({"error": "folder must be a name of at most 200 characters"}, 400)
     try:
-        messages = _seed_messages(body if isinstance(body, dict) else {})
+        messages = _seed_messages(body)
+        delivered = dovecot.deliver(name, messages, folder)
     except (ValueError, TypeError) as error:
         return json_response({"error": str(error)}, 400)
-    delivered = dovecot.deliver(name, messages)
-    return json_response({"mailbox": name, "delivered": delivered}, 201)
+    except DovecotError as error:
+        return json_response({"error": str(error)}, 500)
+    return json_response({"mailbox": name, "folder": folder, "delivered": delivered}, 201)
 
 
 @bp.get("/mailboxes/<address>")

@@ -31,6 +31,7 @@ from app.services.mail_protocols import (
     Server,
     imap_oauth,
     imap_password,
+    imap_quoted,
     imap_session,
     security_problem,
 )
@@ -114,7 +115,7 @@ class FolderState:
 
 
 def _examine(connection: imaplib.IMAP4, folder: str) -> FolderState:
-    status, data = connection.select(_quoted(folder), readonly=True)
+    status, data = connection.select(imap_quoted(folder), readonly=True)
     if status != "OK":
         reason = data[0].decode("utf-8", "replace") if data and data[0] else status
         raise MailError(f"The folder “{folder}” could not be opened: {reason}")
@@ -125,10 +126,6 @@ def _examine(connection: imaplib.IMAP4, folder: str) -> FolderState:
         return int(values[-1]) if values[-1] and values[-1].isdigit() else None
 
     return FolderState(number("UIDVALIDITY") or 0, number("UIDNEXT"), number("EXISTS") or 0)
-
-
-def _quoted(folder: str) -> str:
-    return '"' + folder.replace("\\", "\\\\") + '"'
 
 
 def test_inbound(account: MailAccount) -> str:

@@ -4,6 +4,7 @@ every failure put into words: refused, unknown host, timeout, TLS mismatch, reje
 Security "none" sends credentials in the clear, so it is only allowed for a server on this
 machine (loopback) — the local stand-in, or a relay the operator runs beside the CRM."""
 
+import base64
 import imaplib
 import ipaddress
 import smtplib
@@ -69,6 +70,34 @@ def security_problem(host: str, security: str) -> str | None:
             "server on this machine (127.0.0.1). Choose SSL or STARTTLS."
         )
     return None
+
+
+def imap_utf7(name: str) -> str:
+    """A mailbox name as IMAP sends it (RFC 3501 5.1.3, modified UTF-7): printable ASCII as it
+    is and "&" as "&-"; any other run of characters as "&", the modified base64 ("," for "/",
+    no padding) of its UTF-16BE, and "-". "Entwürfe" is "Entw&APw-rfe"."""
+    out: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            encoded = base64.b64encode("".join(run).encode("utf-16-be")).decode("ascii")
+            out.append("&" + encoded.rstrip("=").replace("/", ",") + "-")
+            run.clear()
+
+    for character in name:
+        if " " <= character <= "~":
+            flush()
+            out.append("&-" if character == "&" else character)
+        else:
+            run.append(character)
+    flush()
+    return "".join(out)
+
+
+def imap_quoted(name: str) -> str:
+    """A mailbox name as an IMAP quoted string, in modified UTF-7."""
+    return '"' + imap_utf7(name).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def xoauth2(user: str, access_token: str) -> str:

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import MailAccount, MailAttachment, MailMessage
 from app.services import mail_import
+from app.services.mail_protocols import imap_quoted, imap_utf7
 from tests.emails.conftest import ADELE_MAIL, MEGAN, MEGAN_MAIL, authorize, imap_settings
 
 ATTACHED = {
@@ -79,6 +80,31 @@ def test_check_now_imports_every_field_then_nothing_new(sally_mail, imap_port, m
     mailctl.seed(count=2, start=10)
     result = mail_import.check_now(_account())
     assert (result.found, result.imported) == (2, 2) and _count() == 5
+
+
+def test_mailbox_names_go_to_the_server_in_modified_utf7():
+    # RFC 3501's own example, and names Exchange gives folders in German and Chinese.
+    assert (
+        imap_utf7("~peter/mail/\u53f0\u5317/\u65e5\u672c\u8a9e")
+        == "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
+    )
+    assert imap_utf7("Entwürfe") == "Entw&APw-rfe"
+    assert imap_utf7("Rechnungen & Belege") == "Rechnungen &- Belege"
+    assert imap_utf7("INBOX") == "INBOX"
+    assert imap_quoted('Back\\slash "quoted"') == '"Back\\\\slash \\"quoted\\""'
+
+
+def test_folders_named_in_any_language_are_opened_and_imported(sally_mail, imap_port, mailctl):
+    mailctl.seed(folder="Entwürfe", count=2)
+    mailctl.seed(folder="客户 & Partner", count=3, start=50)
+    _inbound(sally_mail, imap_port, imap_folder="Entwürfe")
+    sally_mail.post("/emails/settings/test-inbound")
+    assert "opened “Entwürfe” (2 messages)" in _flash(sally_mail)
+    assert mail_import.check_now(_account()).imported == 2
+    _inbound(sally_mail, imap_port, imap_folder="客户 & Partner")
+    result = mail_import.check_now(_account())
+    assert (result.found, result.imported) == (3, 3) and _count() == 5
+    assert _account().sync_folder == "客户 & Partner"
 
 
 def test_uidvalidity_change_resyncs_without_duplicates(sally_mail, imap_port, mailctl):
