@@ -225,7 +225,8 @@ def time_standin_pages(browser, standin: str, redirect_uri: str) -> float:
 def main() -> int:
     """Set up, measure, report, clean up."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=10, help="timed runs of each (default 10)")
+    # 10 runs wobbled between 1.15 and 1.54 around the 1.5 target on a 2-core VM; 30 hold still.
+    parser.add_argument("-n", type=int, default=30, help="timed runs of each (default 30)")
     args = parser.parse_args()
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
@@ -257,6 +258,7 @@ def main() -> int:
 
     app_median, standin_median = statistics.median(app_times), statistics.median(standin_times)
     ratio = app_median / standin_median
+    paired = statistics.median(a / b for a, b in zip(app_times, standin_times, strict=True))
     print(
         f"runs: {args.n} of each (after one warm-up), {WORKERS} gunicorn workers, headless Chromium"
     )
@@ -264,6 +266,7 @@ def main() -> int:
         Row("(a) app pop-up connect, median ms", f"{app_median * 1000:.0f}"),
         Row("(b) stand-in pages alone, median ms", f"{standin_median * 1000:.0f}", "baseline"),
         Row("connect (a) / (b)", f"{ratio:.2f}", f"<= {RATIO_TARGET}", ratio <= RATIO_TARGET),
+        Row("connect (a) / (b), median of per-run ratios", f"{paired:.2f}"),
     ]
     return 0 if report("connect", rows) else 1
 
