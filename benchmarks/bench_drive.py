@@ -34,7 +34,6 @@ import os
 import random
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -50,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import Row, app_env, free_port, report, start_gunicorn, start_standin, stop  # noqa: E402
+from _common import Row, app_env, free_port, report, start_gunicorn, start_standin  # noqa: E402
 from bench_connect import WORKERS, configure_app  # noqa: E402
 
 ADELE = "a11ce000-0000-4000-8000-00000000ade1"
@@ -158,27 +157,16 @@ def graph_calls(standin: str) -> int:
 def start_passthrough(stack: ExitStack, env: dict, log: Path) -> str:
     """passthrough_app.py under gunicorn, as the app is served (WORKERS sync workers); its URL."""
     port = free_port()
-    out = stack.enter_context(open(log, "w"))  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", str(WORKERS), "-b", f"127.0.0.1:{port}"]
-        + ["--chdir", str(ROOT / "benchmarks"), "passthrough_app:app"],
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
+    start_gunicorn(
+        stack,
+        port,
+        env,
+        log,
+        target="passthrough_app:app",
+        chdir=ROOT / "benchmarks",
+        workers=WORKERS,
     )
-    stack.callback(stop, process)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the pass-through app exited:\n{log.read_text()[-2000:]}")
-        try:
-            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            if log.read_text().count("Booting worker") >= WORKERS:
-                return f"http://127.0.0.1:{port}"
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the pass-through app did not answer within 60 s")
+    return f"http://127.0.0.1:{port}"
 
 
 # --- 1: the first page ---------------------------------------------------------------------------

@@ -243,15 +243,7 @@ class Dovecot:
             if "exists" not in str(error).lower():
                 raise
         for raw in messages:
-            result = subprocess.run(  # noqa: S603
-                ["doveadm", "-c", str(self.config_path), "save", "-u", mailbox, "-m", folder],  # noqa: S607
-                input=raw,
-                capture_output=True,
-                timeout=30,
-                check=False,
-            )
-            if result.returncode != 0:
-                raise DovecotError(f"doveadm save: {result.stderr.decode(errors='replace')}")
+            self._doveadm("save", "-u", mailbox, "-m", folder, stdin=raw)
         return len(messages)
 
     def count(self, mailbox: str) -> int:
@@ -291,14 +283,15 @@ class Dovecot:
         fields = dict(part.split("=", 1) for part in out.split() if "=" in part)
         return {key: int(value) for key, value in fields.items() if value.isdigit()}
 
-    def _doveadm(self, *args: str) -> str:
+    def _doveadm(self, *args: str, stdin: bytes = b"") -> str:
         result = subprocess.run(  # noqa: S603
             ["doveadm", "-c", str(self.config_path), *args],  # noqa: S607
+            input=stdin,
             capture_output=True,
-            text=True,
             timeout=30,
             check=False,
         )
         if result.returncode != 0:
-            raise DovecotError(f"doveadm {' '.join(args)}: {result.stderr.strip()}")
-        return result.stdout
+            error = result.stderr.decode("utf-8", "replace").strip()
+            raise DovecotError(f"doveadm {' '.join(args)}: {error}")
+        return result.stdout.decode("utf-8", "replace")
