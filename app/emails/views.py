@@ -3,11 +3,13 @@ Settings and Admin > Inbound Email: a `SettingsPage` says which account and whic
 
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.emails.forms import AuthorizeForm, InboundForm, OutboundForm
+from app.extensions import db
 from app.forms import ConfirmForm
+from app.models import User
 from app.models.mail import PERSONAL
 from app.oauth.answers import flash_finished_flow, flow_refused, flow_started
 from app.services import connectors, mail, mail_import, oauth_flow
@@ -16,17 +18,32 @@ from app.services.mail_protocols import MailError
 
 @dataclass(frozen=True)
 class SettingsPage:
-    """One settings page: its endpoint, the account role it edits and which parts it shows."""
+    """One settings page: its endpoint, the account role it edits and which parts it shows.
+
+    A personal page is the signed-in user's own, or, with `subject_arg`, the one of the user
+    named by that URL value (an admin acting for a user from Admin > User Management: the
+    account and its tokens are that user's, the audit log names the admin)."""
 
     endpoint: str
     role: str
     title: str
     outbound: bool
     inbound: bool
+    subject_arg: str = ""
 
     def owner(self):
         """The user whose account this is (None for the system and group accounts)."""
-        return current_user._get_current_object() if self.role == PERSONAL else None
+        if self.role != PERSONAL:
+            return None
+        if not self.subject_arg:
+            return current_user._get_current_object()
+        if "email_subject" not in g:
+            g.email_subject = db.get_or_404(User, request.view_args[self.subject_arg])
+        return g.email_subject
+
+    def acting_for(self):
+        """The user an admin acts for on this page, or None on one's own or a system page."""
+        return self.owner() if self.subject_arg else None
 
     def account(self):
         """The stored account, or a pre-filled one not saved yet."""
@@ -34,6 +51,8 @@ class SettingsPage:
 
     def url(self, action: str = "", **values) -> str:
         """The page's URL, or one of its actions'."""
+        if self.subject_arg:
+            values[self.subject_arg] = request.view_args[self.subject_arg]
         return url_for(f"{self.endpoint}_{action}" if action else self.endpoint, **values)
 
 
@@ -189,7 +208,8 @@ def add_routes(bp: Blueprint, rule: str, page: SettingsPage, decorate=lambda f: 
     if page.inbound:
         handlers.update(inbound=save_inbound, test_inbound=test_inbound, check=check_now)
 
-    def view():
+    # The rule's own values (the subject's user_id) are read by the page from request.view_args.
+    def view(**_):
         return show(page)
 
     bp.add_url_rule(rule, name, decorate(view))
@@ -197,18 +217,18 @@ def add_routes(bp: Blueprint, rule: str, page: SettingsPage, decorate=lambda f: 
         bp.add_url_rule(
             f"{rule}/{action.replace('_', '-')}",
             f"{name}_{action}",
-            decorate(lambda handler=handler: handler(page)),
+            decorate(lambda handler=handler, **_: handler(page)),
             methods=["POST"],
         )
     bp.add_url_rule(
         f"{rule}/authorize/<purpose>",
         f"{name}_authorize",
-        decorate(lambda purpose: authorize(page, purpose)),
+        decorate(lambda purpose, **_: authorize(page, purpose)),
         methods=["POST"],
     )
     bp.add_url_rule(
         f"{rule}/deauthorize/<purpose>",
         f"{name}_deauthorize",
-        decorate(lambda purpose: deauthorize(page, purpose)),
+        decorate(lambda purpose, **_: deauthorize(page, purpose)),
         methods=["POST"],
     )

@@ -48,3 +48,31 @@ def test_admin_connects_for_a_user_who_then_sees_it(live_ms, page, browser):
         assert "Connected by admin on" in row.inner_text()
     finally:
         context.close()
+
+
+def test_admin_authorizes_a_users_email_from_user_management(live_ms, page, browser):
+    with live_ms.db():
+        users.create_user(None, "sally", "sally@crm.example", "sally-password", first_name="Sally")
+        users.create_user(None, "admin", "admin@crm.example", "admin-password", is_admin=True)
+    browser_login(page, live_ms.url, "admin", "admin-password")
+    page.goto(f"{live_ms.url}/admin/users")
+    page.get_by_role("link", name="sally").click()
+    page.get_by_role("link", name="Email Settings").click()
+    assert page.get_by_text("You are acting for Sally").is_visible()
+    with page.expect_popup() as popup_info:
+        page.get_by_role("button", name="Authorize").first.click()
+    popup = popup_info.value
+    popup.get_by_role("button", name="Adele Vance").click()
+    popup.get_by_role("button", name="Accept").click()
+    page.wait_for_url("**/admin/email/users/*?flow=*")
+    assert page.get_by_text("Authorized adele@contoso.example for SMTP and IMAP.").is_visible()
+
+    context = browser.new_context()
+    try:
+        user_page = context.new_page()
+        browser_login(user_page, live_ms.url, "sally", "sally-password")
+        user_page.goto(f"{live_ms.url}/emails/settings")
+        address = user_page.locator('[data-authorized-email="mail"]')
+        assert address.inner_text() == "adele@contoso.example"
+    finally:
+        context.close()

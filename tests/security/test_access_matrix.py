@@ -106,6 +106,14 @@ POLICIES = {
     "emails_admin.inbound_deauthorize": ADMIN,
     "emails_admin.inbound_inbound": ADMIN,
     "emails_admin.inbound_test_inbound": ADMIN,
+    "emails_admin.user_settings": ADMIN,  # sally's Email Settings, from Admin > User Management
+    "emails_admin.user_settings_authorize": ADMIN,
+    "emails_admin.user_settings_check": ADMIN,
+    "emails_admin.user_settings_deauthorize": ADMIN,
+    "emails_admin.user_settings_inbound": ADMIN,
+    "emails_admin.user_settings_outbound": ADMIN,
+    "emails_admin.user_settings_test_email": ADMIN,
+    "emails_admin.user_settings_test_inbound": ADMIN,
 }
 SKIPPED_ENDPOINTS = {"static"}
 SKIPPED_METHODS = {"HEAD", "OPTIONS"}
