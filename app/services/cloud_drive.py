@@ -256,9 +256,11 @@ def _target(item: dict, remote: dict | None, folder: Folder) -> tuple[str, Folde
     if remote is None:
         opens = folder.child(str(item.get("name", ""))) if "folder" in item else None
         return folder.drive_id, opens
-    # an entry of Shared With Me: the item lives in another drive
+    # an entry of Shared With Me, or a shared folder added to My files: it lives in another
+    # drive. A shortcut whose folder the user may no longer open has no facet left; it stays a
+    # folder, and opening it says why.
     drive_id = str((remote.get("parentReference") or {}).get("driveId", ""))
-    if "folder" not in item:
+    if "file" in item:
         return drive_id, None
     target = Folder(SHARED, drive_id, str(remote.get("id", "")), str(item.get("name", "")))
     return drive_id, replace(target, sort=folder.sort, order=folder.order)
@@ -277,7 +279,7 @@ def _row(item: dict, folder: Folder) -> Row:
         drive_id=drive_id,
         name=str(item.get("name", "")),
         is_folder=target is not None,
-        kind=_kind(item),
+        kind="folder" if target is not None else _kind(item),
         modified_by=_who(item),
         modified=modified,
         modified_iso=modified_iso,

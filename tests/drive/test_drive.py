@@ -241,6 +241,18 @@ def test_a_shared_folder_added_to_my_files_opens_where_it_lives(sally, ms):  # n
     assert names(inside) == ["Drafts", "Acme proposal.pdf"]
     pdf = sally.get(row_named(inside, "Acme proposal.pdf")["download"])
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF-1.4")
+    # Megan deletes the folder: the shortcut stays, still a folder, and opening it says why.
+    megan = ms.control("POST", "/tokens", {"oid": MEGAN, "scopes": ["Files.ReadWrite.All"]})
+    gone = requests.delete(
+        f"{ms.base}/v1.0/me/drive/items/{proposals['id']}",
+        headers={"Authorization": f"Bearer {megan['access_token']}"},
+        timeout=10,
+    )
+    assert gone.status_code == 204, gone.text
+    orphan = row_named(children(sally), "Team Proposals")
+    assert orphan["folder"] and orphan["kind"] == "folder" and "download" not in orphan
+    opened = sally.get(orphan["api"])
+    assert opened.status_code == 404 and opened.get_json()["error"] == "Folder not found."
 
 
 @SQLITE_ONLY
