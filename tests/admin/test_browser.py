@@ -1,11 +1,26 @@
 """An admin connects a Microsoft account for a user through the pop-up, in Chromium."""
 
+from contextlib import contextmanager
+
 import pytest
 
 from app.services import users
 from tests.conftest import browser_login
 
 pytestmark = pytest.mark.browser
+
+
+@contextmanager
+def sally_in_another_browser(browser, base_url: str, path: str):
+    """Sally, signed in in a browser context of her own, on `path`."""
+    context = browser.new_context()
+    try:
+        user_page = context.new_page()
+        browser_login(user_page, base_url, "sally", "sally-password")
+        user_page.goto(f"{base_url}{path}")
+        yield user_page
+    finally:
+        context.close()
 
 
 def test_admin_connects_for_a_user_who_then_sees_it(live_ms, page, browser):
@@ -38,16 +53,10 @@ def test_admin_connects_for_a_user_who_then_sees_it(live_ms, page, browser):
     page.goto(f"{live_ms.url}/profile/edit/external-accounts")
     assert page.get_by_text("No external accounts yet").is_visible()
 
-    context = browser.new_context()
-    try:
-        user_page = context.new_page()
-        browser_login(user_page, live_ms.url, "sally", "sally-password")
-        user_page.goto(f"{live_ms.url}/profile/edit/external-accounts")
-        row = user_page.get_by_role("row", name="Microsoft")
+    with sally_in_another_browser(browser, live_ms.url, "/profile/edit/external-accounts") as own:
+        row = own.get_by_role("row", name="Microsoft")
         assert "Adele Vance" in row.inner_text() and "Connected" in row.inner_text()
         assert "Connected by admin on" in row.inner_text()
-    finally:
-        context.close()
 
 
 def test_admin_authorizes_a_users_email_from_user_management(live_ms, page, browser):
@@ -67,12 +76,6 @@ def test_admin_authorizes_a_users_email_from_user_management(live_ms, page, brow
     page.wait_for_url("**/admin/email/users/*?flow=*")
     assert page.get_by_text("Authorized adele@contoso.example for SMTP and IMAP.").is_visible()
 
-    context = browser.new_context()
-    try:
-        user_page = context.new_page()
-        browser_login(user_page, live_ms.url, "sally", "sally-password")
-        user_page.goto(f"{live_ms.url}/emails/settings")
-        address = user_page.locator('[data-authorized-email="mail"]')
+    with sally_in_another_browser(browser, live_ms.url, "/emails/settings") as own:
+        address = own.locator('[data-authorized-email="mail"]')
         assert address.inner_text() == "adele@contoso.example"
-    finally:
-        context.close()
