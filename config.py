@@ -46,8 +46,22 @@ class Config:
     # servers (make run points them at the local stand-in).
     MAIL_DEFAULT_SMTP = os.environ.get("MAIL_DEFAULT_SMTP", "")
     MAIL_DEFAULT_IMAP = os.environ.get("MAIL_DEFAULT_IMAP", "")
+    # Comma-separated `host` or `host:port` that mail accounts may use beyond Microsoft's own
+    # mail hosts (Exchange Online) and public addresses on mail ports (Other): the only way to
+    # allow a private or loopback address (the local stand-in, a company relay) or another port.
+    MAIL_ALLOWED_HOSTS = os.environ.get("MAIL_ALLOWED_HOSTS", "")
+    # Send Test Email, Test and Check now, per user (Flask-Limiter's notation).
+    MAIL_TEST_RATE_LIMIT = os.environ.get("MAIL_TEST_RATE_LIMIT", "10 per minute")
+    # Where Flask-Limiter counts: memory (per worker) unless an operator names a shared store.
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     # Shown in the connector form when the authority is the local stand-in.
     STANDIN_NOTICE = _env_flag("MICROSOFT_STANDIN")
+
+    # A sign-in ends after this many hours whatever happens, or after this many idle minutes.
+    SESSION_LIFETIME_HOURS = float(os.environ.get("SESSION_LIFETIME_HOURS", "12"))
+    SESSION_IDLE_MINUTES = float(os.environ.get("SESSION_IDLE_MINUTES", "30"))
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed (ProxyFix).
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
 
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SESSION_COOKIE_HTTPONLY = True

@@ -20,7 +20,7 @@ from flask import g
 from sqlalchemy import event, text
 
 from app import create_app
-from app.extensions import db
+from app.extensions import db, limiter
 from config import TestConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +117,7 @@ def app(database_url, tmp_path):
         g.pop("csrf_token", None)
 
     with app.app_context():
+        limiter.reset()  # one limiter per process: counts from an earlier test start over
         if database_url.startswith("sqlite"):
             db.create_all()
         yield app

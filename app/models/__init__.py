@@ -5,7 +5,7 @@ from app.models.connector import Connector
 from app.models.external_account import Credential, ExternalAccount
 from app.models.mail import MailAccount, MailAttachment, MailGraphAuthorization, MailMessage
 from app.models.oauth_flow import OAuthFlow
-from app.models.user import LoginThrottle, User
+from app.models.user import LoginThrottle, User, UserSession
 
 __all__ = [
     "AuditEvent",
@@ -19,4 +19,5 @@ __all__ = [
     "MailMessage",
     "OAuthFlow",
     "User",
+    "UserSession",
 ]

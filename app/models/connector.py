@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, Text
+from sqlalchemy import Boolean, ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -22,6 +22,10 @@ class Connector(db.Model):
     single_tenant: Mapped[bool] = mapped_column(Boolean, default=False)
     tenant: Mapped[str] = mapped_column(String(200), default="common")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Copy Link makes organization links; "anyone with the link" only where the admin allows it.
+    allow_anonymous_links: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -23,7 +23,19 @@ class ExternalAccount(db.Model):
 
     __tablename__ = "external_accounts"
     AUDIT_NAME = "external_account"
-    __table_args__ = (UniqueConstraint("user_id", "provider", name="uq_external_account_user"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "provider", name="uq_external_account_user"),
+        # One provider identity (tenant, object) belongs to one CRM user's External Account.
+        Index(
+            "uq_external_account_identity",
+            "provider",
+            "tenant_id",
+            "object_id",
+            unique=True,
+            sqlite_where=text("object_id != ''"),
+            postgresql_where=text("object_id != ''"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -81,6 +82,9 @@ class MailAccount(_Authorization, db.Model):
     imap_port: Mapped[int] = mapped_column(Integer, default=993)
     imap_security: Mapped[str] = mapped_column(String(10), default=SSL)
     imap_folder: Mapped[str] = mapped_column(String(200), default="INBOX")
+    # Import runs only when the owner (an admin, for the group mailbox) saved the inbound
+    # settings with "Import into Emails" on; authorizing to send never imports a mailbox.
+    import_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(20), default=NOT_CONNECTED)
     status_reason: Mapped[str] = mapped_column(Text, default="")
     authorized_email: Mapped[str] = mapped_column(String(254), default="")
