@@ -65,6 +65,8 @@ class Config:
 
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SESSION_COOKIE_HTTPONLY = True
+    # The cookie expires with the sign-in's absolute lifetime; it is not re-sent on every page.
+    SESSION_REFRESH_EACH_REQUEST = False
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"

@@ -2,9 +2,12 @@
 
 import logging
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from app.extensions import csrf, db, limiter, login_manager, migrate
 from config import Config
@@ -34,6 +37,13 @@ class CRM(Flask):
         return sync
 
 
+class DatabaseId(IntegerConverter):
+    """`<int:...>` in routes: a non-negative integer that fits the database's INTEGER."""
+
+    def __init__(self, url_map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):  # noqa: A002
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def create_app(config_object: type = Config, **overrides) -> Flask:
     """Build the app: configuration, extensions, blueprints, error handlers, commands."""
     app = CRM(
@@ -46,6 +56,15 @@ def create_app(config_object: type = Config, **overrides) -> Flask:
     )
     app.config.from_object(config_object)
     app.config.update(overrides)
+    # An id the database cannot hold (PostgreSQL's INTEGER, SQLite's 64 bits) matches no route:
+    # a 404, never an overflow error in the query.
+    app.url_map.converters["int"] = DatabaseId
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config["SESSION_LIFETIME_HOURS"])
+    if app.config["TRUSTED_PROXIES"]:
+        # The client's address (sign-in throttle) and scheme come from the trusted proxies'
+        # X-Forwarded-For/-Proto; the host never does (PUBLIC_BASE_URL is the origin).
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     # JSON keys in the order the code builds them (deterministic already): sorting every
     # object's keys cost a Cloud Drive page of 100 rows 4% of its instructions.
     app.json.sort_keys = False
@@ -98,13 +117,14 @@ def configure_logging(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions to this app."""
     from app.models import base  # noqa: F401  (import the models so metadata is complete)
-    from app.services import sqlite
+    from app.services import sessions, sqlite
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
+    login_manager.user_loader(sessions.user_for)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to open that page."
     login_manager.login_message_category = "info"

@@ -1,12 +1,12 @@
 """Login and logout views."""
 
 from flask import flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 
 from app.auth import bp
 from app.auth.forms import LoginForm
 from app.forms import ConfirmForm
-from app.services import users
+from app.services import sessions, users
 from app.services.security import is_safe_next
 
 
@@ -22,7 +22,7 @@ def login():
             form.username.data, form.password.data, request.remote_addr or ""
         )
         if result.user is not None:
-            login_user(result.user)
+            sessions.begin(result.user)
             target = form.next.data
             return redirect(target if is_safe_next(target) else url_for("main.home"))
         flash(result.error, "error")
@@ -37,6 +37,6 @@ def login():
 def logout():
     """Sign out (POST with CSRF, so no other site can sign a user out)."""
     if ConfirmForm().validate_on_submit():
-        logout_user()
+        sessions.end_current()
         flash("You have been logged out.", "info")
     return redirect(url_for("auth.login"))

@@ -3,11 +3,11 @@
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Integer, String, bindparam, func, select
+from sqlalchemy import Boolean, ForeignKey, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.extensions import db, login_manager
+from app.extensions import db
 from app.models.base import UTCDateTime, utcnow
 
 
@@ -59,19 +59,6 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.username}>"
-
-
-# Built once: `Session.get` assembles and cache-keys a fresh SELECT on every call, which costs
-# about as much as the query itself on a page that makes no other.
-_USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
-
-
-@login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    """Flask-Login's loader: one primary-key lookup per request."""
-    if not user_id.isdigit():
-        return None
-    return db.session.execute(_USER_BY_ID, {"user_id": int(user_id)}).scalar_one_or_none()
 
 
 class UserSession(db.Model):

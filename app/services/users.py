@@ -1,12 +1,15 @@
 """User rules: sign-in, create, edit, deactivate, delete (never the last admin)."""
 
+import secrets
 from dataclasses import dataclass
+from functools import cache
 
 from sqlalchemy import func, or_, select
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import db
 from app.models import User
-from app.services import audit, throttle
+from app.services import audit, sessions, throttle
 
 PROFILE_FIELDS = ("first_name", "last_name", "email", "title", "department", "phone", "time_zone")
 MIN_PASSWORD_LENGTH = 8
@@ -35,13 +38,28 @@ def authenticate(username: str, password: str, address: str) -> SignIn:
     if locked:
         return SignIn(None, f"Too many failed attempts. Try again in {locked} seconds.")
     user = db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
-    if user is None or not user.check_password(password) or not user.active:
+    if not password_matches(user, password) or not user.active:
         throttle.record_failure(username, address)
         db.session.commit()
         return SignIn(None, "Invalid username or password")
     throttle.clear(username, address)
     db.session.commit()
     return SignIn(user)
+
+
+@cache
+def _stand_in_hash() -> str:
+    """A hash of nothing anyone knows, made the way users' passwords are."""
+    return generate_password_hash(secrets.token_urlsafe(24), method="scrypt")
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    """Check a password; an unknown username costs the same hash time as a known one, so the
+    answer's delay does not tell which usernames exist."""
+    if user is None:
+        check_password_hash(_stand_in_hash(), password)
+        return False
+    return user.check_password(password)
 
 
 def _ensure_unique(username: str | None, email: str | None, exclude_id: int | None = None) -> None:
@@ -97,24 +115,29 @@ def update_profile(actor: User, user: User, **fields) -> None:
                 _refuse_removing_last_admin(user)
             setattr(user, flag, fields[flag])
             changed_flags.append(f"{flag}={fields[flag]}")
+    if fields.get("active") is False:
+        sessions.end_all(user)  # a deactivated user is signed out everywhere at once
     if actor.id != user.id or changed_flags:
         audit.record(actor, "user.updated", target=user, detail=", ".join(changed_flags))
     db.session.commit()
 
 
 def change_password(user: User, current: str, new: str) -> None:
-    """Change a user's own password; the current one is required."""
+    """Change a user's own password; the current one is required. Every other sign-in of the
+    user ends (this one stays)."""
     if not user.check_password(current):
         raise UserError("The current password is not correct.", "current_password")
     set_password(user, user, new)
 
 
 def set_password(actor: User, user: User, new: str) -> None:
-    """Set a new password (an admin may do it for a user)."""
+    """Set a new password (an admin may do it for a user). The user's sign-ins end: all of them
+    when an admin resets it, all but the current one when the user changes their own."""
     if len(new) < MIN_PASSWORD_LENGTH:
         raise UserError(f"Password must be at least {MIN_PASSWORD_LENGTH} characters.", "password")
     user.set_password(new)
-    audit.record(actor, "user.password_changed", target=user)
+    ended = sessions.end_all(user, keep_current=actor.id == user.id)
+    audit.record(actor, "user.password_changed", target=user, detail=f"sessions ended: {ended}")
     db.session.commit()
 
 
