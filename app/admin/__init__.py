@@ -9,8 +9,11 @@ bp = Blueprint("admin", __name__)
 @bp.before_request
 @login_required
 def require_admin():
-    """Every admin route: signed in (else the login page) and an admin (else 403, recorded:
-    a non-admin naming another user's records in an admin URL is a forgery attempt)."""
+    """Every admin route: signed in (else the login page; 401 for OPTIONS, which Flask-Login
+    lets through) and an admin (else 403, recorded: a non-admin naming another user's records
+    in an admin URL is a forgery attempt)."""
+    if not current_user.is_authenticated:
+        abort(401)
     if not current_user.is_admin:
         from app.extensions import db
         from app.services import audit

@@ -145,8 +145,10 @@ def register(app: Flask) -> None:
 
     @app.before_request
     def _refuse_nul_bytes():
-        if (request.query_string and has_nul(request.args)) or (
-            request.method in bodies and has_nul(request.form)
+        if (
+            "\x00" in request.path
+            or (request.query_string and has_nul(request.args))
+            or (request.method in bodies and has_nul(request.form))
         ):
             abort(400, "The request contains a NUL character, which is not allowed.")
 

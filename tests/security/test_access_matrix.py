@@ -2,13 +2,15 @@
 user, on sally's objects) and admin, compared with the policy table below.
 
 A new route fails `test_every_route_is_classified` (and its own matrix case) until someone adds its
-endpoint to POLICIES. Runs on SQLite only, with a fresh database per route and method."""
+endpoint to POLICIES. Runs on SQLite and PostgreSQL, with a fresh database per route and method;
+HEAD and OPTIONS of every route, and ids too large for the database, are tried in one sweep."""
 
 import tempfile
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
+from werkzeug.routing import IntegerConverter
 
 from app import create_app
 from app.extensions import db
@@ -215,7 +217,7 @@ def _url(app, endpoint: str, method: str, values: dict) -> str:
     rule = next(r for r in app.url_map.iter_rules(endpoint) if method in r.methods)
     filled = {}
     for name in rule.arguments:
-        plausible = 1 if type(rule._converters[name]).__name__ == "IntegerConverter" else "x"
+        plausible = 1 if isinstance(rule._converters[name], IntegerConverter) else "x"
         filled[name] = values.get(name, plausible)
     return app.url_map.bind("localhost").build(endpoint, filled, method=method)
 
@@ -267,7 +269,6 @@ def _expected(policy: str, role: str):
     return _served, "served"
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     ("endpoint", "rule", "method"), ROUTES, ids=[f"{m} {r}" for _, r, m in ROUTES]
 )
@@ -289,4 +290,65 @@ def test_access_matrix(app, world, endpoint, rule, method):
             wrong.append(f"{where}: got {response.status_code} {location}, expected {description}")
         elif policy == LOGOUT and not _to_login(client.get("/home")):
             wrong.append(f"{where}: still signed in afterwards")
+    assert not wrong, "\n".join(wrong)
+
+
+def _options_expected(policy: str, role: str, response) -> bool:
+    """OPTIONS never runs a view: admin URLs still refuse who may not see them (401 anonymous,
+    403 non-admins); elsewhere any 2xx or 4xx answer."""
+    if policy == ADMIN and role != "admin":
+        return response.status_code == (401 if role == "anonymous" else 403)
+    return response.status_code < 300 or 400 <= response.status_code < 500
+
+
+def test_head_and_options_of_every_route(app, world):
+    """HEAD answers as GET does for each role; OPTIONS answers 2xx or 4xx; never a 5xx."""
+    wrong = []
+    clients = {role: _client(app, role) for role in ("anonymous", "sally", "max", "admin")}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in SKIPPED_ENDPOINTS:
+            continue
+        policy = POLICIES[rule.endpoint]
+        method = "GET" if "GET" in rule.methods else sorted(rule.methods - SKIPPED_METHODS)[0]
+        url = _url(app, rule.endpoint, method, world)
+        for role, client in clients.items():
+            if policy == LOGOUT:
+                continue
+            options = client.open(url, method="OPTIONS")
+            if options.status_code >= 500 or not _options_expected(policy, role, options):
+                wrong.append(f"OPTIONS {url} as {role}: {options.status_code}")
+            if "HEAD" not in rule.methods:
+                continue
+            head = client.open(url, method="HEAD", **_payload(url, "GET", world))
+            check, description = _expected(policy, role)
+            if head.status_code >= 500 or not check(head):
+                wrong.append(f"HEAD {url} as {role}: {head.status_code}, expected {description}")
+    assert not wrong, "\n".join(wrong)
+
+
+TOO_LARGE = 99999999999999999999999
+
+
+def test_ids_too_large_for_the_database_are_404(app, world):
+    """Every route that takes a numeric id answers 404 to one no database column can hold."""
+    wrong = []
+    admin = _client(app, "admin")
+    sally = _client(app, "sally")
+    for rule in app.url_map.iter_rules():
+        numeric = [
+            name
+            for name, converter in rule._converters.items()
+            if isinstance(converter, IntegerConverter)
+        ]
+        if not numeric or rule.endpoint in SKIPPED_ENDPOINTS:
+            continue
+        for method in sorted(rule.methods - SKIPPED_METHODS):
+            for name in numeric:
+                for value in (TOO_LARGE, 2**31, 2**63):
+                    path = _url(app, rule.endpoint, method, world).split("?")[0]
+                    path = path.replace(f"/{world.get(name, 1)}", f"/{value}", 1)
+                    for client in (admin, sally):
+                        response = client.open(path, method=method, data={})
+                        if response.status_code != 404:
+                            wrong.append(f"{method} {path}: {response.status_code}")
     assert not wrong, "\n".join(wrong)

@@ -5,14 +5,11 @@ echoed back is escaped. SQLite only: the fuzz is about the app, not the database
 from urllib.parse import urlencode
 
 import pytest
-from flask import g
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from app import create_app
 from app.extensions import db
-from config import TestConfig
 
 FUZZ = settings(
     max_examples=20,
@@ -74,36 +71,22 @@ VOLATILE = {"audit_events", "login_throttle"}
 
 
 @pytest.fixture
-def fuzz_app(tmp_path, monkeypatch):
-    """The app on its own SQLite file, with sally and admin (cheap password hashes)."""
+def fuzz_app(app, monkeypatch):
+    """The app (SQLite, and PostgreSQL when configured), with sally and admin (cheap password
+    hashes)."""
     from werkzeug.security import generate_password_hash
 
     import app.models.user as user_module
+    from app.services import users
 
     monkeypatch.setattr(
         user_module,
         "generate_password_hash",
         lambda password, method=None: generate_password_hash(password, "pbkdf2:sha256:1"),
     )
-    app = create_app(
-        TestConfig,
-        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 't.db'}",
-        INSTANCE_PATH=str(tmp_path),
-    )
-
-    @app.before_request
-    def _forget_cached_user():
-        g.pop("_login_user", None)
-
-    with app.app_context():
-        from app.services import users
-
-        db.create_all()
-        users.create_user(None, "sally", "sally@crm.example", "sally-password", first_name="Sally")
-        users.create_user(None, "admin", "admin@crm.example", "admin-password", is_admin=True)
-        yield app
-        db.session.remove()
-        db.engine.dispose()
+    users.create_user(None, "sally", "sally@crm.example", "sally-password", first_name="Sally")
+    users.create_user(None, "admin", "admin@crm.example", "admin-password", is_admin=True)
+    return app
 
 
 def signed_in(app, username: str | None):
