@@ -33,6 +33,12 @@ def connection():
     return cloud_drive.connection_of(current_user)
 
 
+@bp.app_template_global("cloud_drive_link_scopes")
+def link_scopes():
+    """Who Copy Link may make links for, as (scope, label): the user picks when there are two."""
+    return cloud_drive.link_scopes()
+
+
 def _user():
     return current_user._get_current_object()
 
@@ -52,12 +58,20 @@ def _item() -> tuple[str, str]:
 
 @bp.errorhandler(DriveError)
 def _drive_error(error: DriveError):
-    """A clear message and a 4xx/5xx: JSON for the script, the page for browsers."""
+    """A clear message and a 4xx/5xx: JSON for the script, the page for browsers. When the same
+    request may work in a moment, the page offers Try again (the same URL), the script `retry`."""
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
     if not request.endpoint or not request.endpoint.startswith("drive.api_"):
-        page = render_template("drive/index.html", listing=None, error=error.message)
+        here = request.full_path if request.endpoint == "drive.index" else None
+        page = render_template(
+            "drive/index.html",
+            listing=None,
+            error=error.message,
+            retry_url=request.full_path if error.retryable else None,
+            refresh_url=here,
+        )
         return page, error.status, headers
-    body = {"error": error.message, "retry_after": error.retry_after}
+    body = {"error": error.message, "retry_after": error.retry_after, "retry": error.retryable}
     if isinstance(error, NotConnected | NeedsReconnect):
         body["reconnect_url"] = url_for("accounts.new")
     body["conflict"] = isinstance(error, NameConflict)
@@ -162,8 +176,11 @@ def api_cancel_upload():
 
 @bp.post("/api/links")
 def api_copy_link():
-    """Copy Link: a view link to the item."""
-    return jsonify(url=cloud_drive.share_link(_user(), *_item()))
+    """Copy Link: a view link to the item, for the organization unless `scope` says anonymous."""
+    scope = str(_body().get("scope") or cloud_drive.ORGANIZATION)
+    link = cloud_drive.share_link(_user(), *_item(), scope)
+    label = cloud_drive.LINK_SCOPE_LABELS[link.scope]
+    return jsonify(url=link.url, scope=link.scope, scope_label=label)
 
 
 @bp.delete("/api/items")

@@ -14,14 +14,20 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import ExternalAccount, User
 from app.models.external_account import CONNECTED, NEEDS_RECONNECT
-from app.services import external_accounts, microsoft, sealed
+from app.services import connectors, external_accounts, microsoft, sealed
 from app.services.graph import (
+    ANONYMOUS,
+    LINK_SCOPES,
+    ORGANIZATION,
     Download,
     InvalidRequest,
     Location,
     NeedsReconnect,
+    NoOrganizationLinks,
     NotConnected,
     OneDrive,
+    PermissionDenied,
+    SharingLink,
     check_id,
 )
 
@@ -35,6 +41,19 @@ RECONNECT = (
     "Microsoft no longer accepts the connection to OneDrive. Please reauthenticate it in "
     "Profile > External Accounts."
 )
+# Who can open a link made by Copy Link, in the screen's words.
+LINK_SCOPE_LABELS = {ORGANIZATION: "People in your organization", ANONYMOUS: "Anyone with the link"}
+ANONYMOUS_NOT_ALLOWED = (
+    "Your administrator does not allow links that anyone can open. Copy a link for people in "
+    "your organization instead."
+)
+NO_ORGANIZATION_ADVICE = {
+    True: "Choose Anyone with the link instead.",
+    False: (
+        "Ask your administrator to allow links that anyone can open (Admin > Connectors), or "
+        "connect a work or school account in Profile > External Accounts."
+    ),
+}
 KINDS = {
     "word": {"doc", "docx", "odt", "rtf"},
     "excel": {"xls", "xlsx", "csv", "ods"},
@@ -423,9 +442,32 @@ def download(user: User, drive_id: str, item_id: str) -> Download:
     return _drive(user).download(drive_id or None, item_id)
 
 
-def share_link(user: User, drive_id: str, item_id: str) -> str:
-    """A view link to an item."""
-    return _drive(user).create_link(drive_id or None, item_id)
+def anonymous_links_allowed() -> bool:
+    """Whether the admin lets users make links anyone can open (Admin > Connectors)."""
+    connector = connectors.get(microsoft.PROVIDER)
+    return bool(connector and connector.allow_anonymous_links)
+
+
+def link_scopes() -> list[tuple[str, str]]:
+    """The kinds of link users may make, as (scope, label), the default first: organization,
+    and anonymous too when the admin allows it."""
+    allowed = (ORGANIZATION, ANONYMOUS) if anonymous_links_allowed() else (ORGANIZATION,)
+    return [(scope, LINK_SCOPE_LABELS[scope]) for scope in allowed]
+
+
+def share_link(user: User, drive_id: str, item_id: str, scope: str = ORGANIZATION) -> SharingLink:
+    """A view link to an item, for people in the organization unless the user chose a link
+    anyone can open and the admin allows those; never a different kind than asked for."""
+    if scope not in LINK_SCOPES:
+        raise InvalidRequest("Choose who can open the link: organization or anonymous.")
+    allowed = anonymous_links_allowed()
+    if scope == ANONYMOUS and not allowed:
+        raise PermissionDenied(ANONYMOUS_NOT_ALLOWED)
+    try:
+        return _drive(user).create_link(drive_id or None, item_id, scope)
+    except NoOrganizationLinks as error:
+        advice = NO_ORGANIZATION_ADVICE[allowed]
+        raise NoOrganizationLinks(f"{error.message} {advice}") from error
 
 
 def delete(user: User, drive_id: str, item_id: str) -> None:

@@ -28,15 +28,22 @@ CHILD_FIELDS = "id,name,size,lastModifiedDateTime,lastModifiedBy,folder,file,rem
 ID = re.compile(microsoft.GRAPH_ID_PATTERN)
 FORBIDDEN_NAME_CHARACTERS = set('"*:<>?/\\|')
 REDIRECTS = (301, 302, 303, 307, 308)
+# Sharing links: who can open them. Graph has no organization links in a personal OneDrive;
+# every personal Microsoft account signs in from this one tenant.
+ORGANIZATION, ANONYMOUS = "organization", "anonymous"
+LINK_SCOPES = (ORGANIZATION, ANONYMOUS)
+PERSONAL_ACCOUNTS_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 
 
 # --- errors ----------------------------------------------------------------------------------
 
 
 class DriveError(Exception):
-    """A OneDrive operation failed; `message` is safe to show, `status` is the app's answer."""
+    """A OneDrive operation failed; `message` is safe to show, `status` is the app's answer;
+    `retryable` when the same request may well work in a moment (Try again)."""
 
     status = 502
+    retryable = False
 
     def __init__(self, message: str, *, retry_after: int | None = None):
         super().__init__(message)
@@ -84,12 +91,18 @@ class Busy(DriveError):
     """Graph is throttling (429) or unavailable (503) for longer than we wait."""
 
     status = 503
+    retryable = True
 
 
 class Unreachable(DriveError):
     """Graph did not answer in time, or could not be reached."""
 
     status = 504
+    retryable = True
+
+
+class NoOrganizationLinks(InvalidRequest):
+    """A personal OneDrive has no organization, so Graph makes no organization links there."""
 
 
 # --- values ----------------------------------------------------------------------------------
@@ -142,6 +155,14 @@ class Page:
 
     items: list[dict]
     next_link: str | None
+
+
+@dataclass(frozen=True)
+class SharingLink:
+    """A link made by createLink, and who can open it (the scope Graph reports)."""
+
+    url: str
+    scope: str
 
 
 @dataclass
@@ -444,18 +465,26 @@ class OneDrive:
             _stream(upstream),
         )
 
-    def create_link(self, drive_id: str | None, item_id: str) -> str:
-        """A view link anyone with it can open, or an organization link where anonymous links
-        are turned off."""
+    def create_link(self, drive_id: str | None, item_id: str, scope: str) -> SharingLink:
+        """A view link of exactly `scope` (organization or anonymous): when Graph refuses that
+        kind, the user hears why; no other kind of link is made instead."""
+        if scope not in LINK_SCOPES:
+            raise InvalidRequest("Choose who can open the link.")
         url = f"{self._item_url(drive_id, item_id)}/createLink"
         try:
-            body = _json(self._request("POST", url, subject="item", json=_link("anonymous")))
-        except (InvalidRequest, PermissionDenied):
-            body = _json(self._request("POST", url, subject="item", json=_link("organization")))
-        link = (body.get("link") or {}).get("webUrl")
-        if not isinstance(link, str) or not link:
+            body = _json(self._request("POST", url, subject="item", json=_link(scope)))
+        except InvalidRequest as error:
+            if scope == ORGANIZATION and self.account.tenant_id == PERSONAL_ACCOUNTS_TENANT:
+                raise NoOrganizationLinks(
+                    "Personal OneDrive accounts cannot make organization links."
+                ) from error
+            raise
+        link = body.get("link") or {}
+        web_url = link.get("webUrl") if isinstance(link, dict) else None
+        if not isinstance(web_url, str) or not web_url:
             raise DriveError("OneDrive did not return a link. Please try again.")
-        return link
+        made = link.get("scope")
+        return SharingLink(web_url, made if made in LINK_SCOPES else scope)
 
     def delete(self, drive_id: str | None, item_id: str) -> None:
         """Move an item to the OneDrive recycle bin."""

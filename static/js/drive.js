@@ -1,7 +1,9 @@
 // Cloud Drive: browse My Files / Shared With Me without page reloads, Load more, sort, Refresh,
 // New Folder, Upload File (one request up to 4 MiB, else in parts, with a progress bar and
-// Cancel), Copy Link and Delete. Every link is also a real page, so it all degrades to the
-// full-page view without script. State-changing calls send the X-CSRFToken header.
+// Cancel), Copy Link (for the organization, or for anyone when the admin allows it and the user
+// picks it) and Delete. A folder that fails to open while OneDrive is busy offers Try again.
+// Every link is also a real page, so it all degrades to the full-page view without script.
+// State-changing calls send the X-CSRFToken header.
 "use strict";
 (() => {
   const csrfToken = () => {
@@ -78,6 +80,8 @@
       this.listing = null;
       this.current = root.dataset.children;
       this.upload = null;
+      // Who a Copy Link may be for, scope to label, the default first; with two the user picks.
+      this.linkScopes = new Map(JSON.parse(root.dataset.linkScopes || '[["organization", ""]]'));
       this.q("[data-drive-tools]").hidden = false;
       root.addEventListener("click", (event) => this.onClick(event));
       this.q("[data-drive-upload]").addEventListener("change", (event) => this.onFile(event));
@@ -98,11 +102,27 @@
       if (extra) this.statusBox.append(" ", extra);
     }
 
-    fail(result) {
+    // Show the error; `retry` (a function) is offered as Try again when the same call may work
+    // in a moment (OneDrive busy or slow, the CRM out of reach).
+    fail(result, retry) {
       const body = result.body || {};
       let extra = null;
       if (body.reconnect_url) extra = el("a", { href: body.reconnect_url }, "Open External Accounts");
+      else if (retry && (body.retry || result.status === 0)) extra = this.retryButton(retry);
       this.status(body.error || "Something went wrong. Please try again.", "error", extra);
+    }
+
+    retryButton(retry) {
+      const button = el("button", { type: "button", className: "small", dataset: { driveRetry: "" } }, "Try again");
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        await retry();
+        if (button.isConnected) this.status("");  // worked (Load more leaves the status alone)
+        // The button is gone now: keep the keyboard in the panel.
+        const again = this.statusBox.querySelector("[data-drive-retry]");
+        (again || this.q("[data-drive-refresh]")).focus();
+      });
+      return button;
     }
 
     async load(url, append) {
@@ -111,7 +131,7 @@
       const result = await call("GET", url);
       this.root.removeAttribute("aria-busy");
       if (loading) loading.remove();
-      if (!result.ok) { this.fail(result); return; }
+      if (!result.ok) { this.fail(result, () => this.load(url, append)); return; }
       if (!append) this.status("");
       this.render(result.body, append);
     }
@@ -207,6 +227,9 @@
       const tr = button.closest("tr");
       const actions = {
         link: () => this.copyLink(tr, button),
+        "link-organization": () => this.pickScope(tr, "organization"),
+        "link-anonymous": () => this.pickScope(tr, "anonymous"),
+        "link-cancel": () => this.restoreActions(tr, "link"),
         delete: () => this.confirmDelete(tr),
         "delete-yes": () => this.remove(tr),
         "delete-no": () => this.restoreActions(tr),
@@ -313,18 +336,47 @@
 
     // --- Copy Link and Delete ------------------------------------------------------------------
 
-    async copyLink(tr, button) {
+    copyLink(tr, button) {
+      const scopes = [...this.linkScopes.keys()];
+      if (scopes.length < 2) { this.makeLink(tr, button, scopes[0] || "organization"); return; }
+      this.chooseScope(tr, scopes);
+    }
+
+    // Ask who may open the link, in the row's action cell (like Delete's confirmation).
+    chooseScope(tr, scopes) {
+      const cell = tr.querySelector(".drive-col-actions");
+      tr.savedActions = [...cell.childNodes];
+      const group = el("span", { role: "group", "aria-label": `Who can open the link to “${tr.dataset.name}”?` },
+        el("span", { className: "drive-confirm" }, "Who can open the link?"), " ",
+        scopes.flatMap((scope) => [el("button", { type: "button", className: "small", dataset: { action: `link-${scope}` } },
+          this.linkScopes.get(scope)), " "]),
+        el("button", { type: "button", className: "small", dataset: { action: "link-cancel" } }, "Cancel"));
+      group.addEventListener("keydown", (event) => {
+        if (event.key === "Escape") { event.preventDefault(); this.restoreActions(tr, "link"); }
+      });
+      cell.replaceChildren(group);
+      group.querySelector("button").focus();
+    }
+
+    pickScope(tr, scope) {
+      this.restoreActions(tr, "link");
+      this.makeLink(tr, tr.querySelector("[data-action='link']"), scope);
+    }
+
+    async makeLink(tr, button, scope) {
+      const focused = document.activeElement === button;
       button.disabled = true;
-      const result = await call("POST", this.root.dataset.links, { drive: tr.dataset.drive, item: tr.dataset.id });
+      const result = await call("POST", this.root.dataset.links, { drive: tr.dataset.drive, item: tr.dataset.id, scope });
       button.disabled = false;
+      if (focused) button.focus();
       if (!result.ok) { this.fail(result); return; }
-      const url = result.body.url;
+      const { url, scope_label: who } = result.body;
       const shown = el("input", { type: "text", readonly: true, value: url, className: "drive-link", "aria-label": "Link" });
       try {
         await navigator.clipboard.writeText(url);
-        this.status(`Link to “${tr.dataset.name}” copied to the clipboard:`, "success", shown);
+        this.status(`Link to “${tr.dataset.name}” copied to the clipboard. ${who} can open it:`, "success", shown);
       } catch (error) {
-        this.status(`Copy this link to “${tr.dataset.name}”:`, "info", shown);
+        this.status(`Copy this link to “${tr.dataset.name}”. ${who} can open it:`, "info", shown);
         shown.select();
       }
     }
@@ -339,8 +391,10 @@
       cell.querySelector("[data-action='delete-no']").focus();
     }
 
-    restoreActions(tr) {
+    // Put the row's buttons back; focus the one whose action is `focusAction`, if given.
+    restoreActions(tr, focusAction) {
       tr.querySelector(".drive-col-actions").replaceChildren(...(tr.savedActions || []));
+      if (focusAction) tr.querySelector(`[data-action='${focusAction}']`).focus();
     }
 
     async remove(tr) {

@@ -4,6 +4,7 @@ bytes, Copy Link, Delete, Shared With Me. One live server serves the whole modul
 
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -191,6 +192,39 @@ def test_upload_10_mib_with_progress_then_download_the_same_bytes(home, tmp_path
     assert saved.read_bytes() == data
 
 
+def graph_link(standin: str, item_id: str, scope: str) -> requests.Response:
+    """Ask the stand-in's Graph for Adele's view link of `scope`: 200 when it already existed."""
+    token = requests.post(
+        f"{standin}/_standin/tokens",
+        json={"oid": ADELE, "scopes": ["Files.ReadWrite.All"]},
+        timeout=TIMEOUT,
+    ).json()["access_token"]
+    return requests.post(
+        f"{standin}/v1.0/me/drive/items/{item_id}/createLink",
+        json={"type": "view", "scope": scope},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=TIMEOUT,
+    )
+
+
+@contextmanager
+def anonymous_links_allowed(server):
+    """The admin allows links anyone can open, until the block ends."""
+
+    def allow(allowed: bool) -> None:
+        with server.db():
+            from app.services import connectors
+
+            connectors.get("microsoft").allow_anonymous_links = allowed
+            db.session.commit()
+
+    allow(True)
+    try:
+        yield
+    finally:
+        allow(False)
+
+
 def test_copy_link(home, live_drive):
     page = home
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_drive.url)
@@ -199,8 +233,44 @@ def test_copy_link(home, live_drive):
     shown.wait_for()
     link = shown.input_value()
     assert link.startswith(f"{live_drive.standin}/_onedrive/s/")
-    assert page.get_by_text("copied to the clipboard").is_visible()
+    status = page.locator("[data-drive-status]")
+    expect(status).to_contain_text(
+        "Link to “Welcome.txt” copied to the clipboard. People in your organization can open it"
+    )
     assert page.evaluate("navigator.clipboard.readText()") == link
+    assert page.get_by_role("group", name=re.compile("Who can open the link")).count() == 0
+    item_id = row(page, "Welcome.txt").get_attribute("data-id")
+    existing = graph_link(live_drive.standin, item_id, "organization")
+    assert existing.status_code == 200 and existing.json()["link"]["webUrl"] == link
+
+
+def test_copy_link_lets_the_user_pick_anyone_when_the_admin_allows_it(live_drive, signed_in):
+    page = signed_in
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_drive.url)
+    with anonymous_links_allowed(live_drive):
+        page.goto(f"{live_drive.url}/home")
+        target = row(page, "Welcome.txt")
+        copy = target.get_by_role("button", name="Copy Link")
+        copy.click()
+        choice = page.get_by_role("group", name="Who can open the link to “Welcome.txt”?")
+        expect(choice.get_by_role("button", name="People in your organization")).to_be_focused()
+        page.keyboard.press("Escape")  # changed their mind: the row's buttons come back
+        expect(copy).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(choice.get_by_role("button", name="People in your organization")).to_be_focused()
+        page.keyboard.press("Tab")
+        expect(choice.get_by_role("button", name="Anyone with the link")).to_be_focused()
+        page.keyboard.press("Enter")
+        status = page.locator("[data-drive-status]")
+        expect(status).to_contain_text(
+            "Link to “Welcome.txt” copied to the clipboard. Anyone with the link can open it"
+        )
+        link = page.get_by_label("Link", exact=True).input_value()
+        assert page.evaluate("navigator.clipboard.readText()") == link
+        expect(copy).to_be_focused()
+        item_id = target.get_attribute("data-id")
+        existing = graph_link(live_drive.standin, item_id, "anonymous")
+        assert existing.status_code == 200 and existing.json()["link"]["webUrl"] == link
 
 
 def test_delete_asks_first(home):
@@ -233,6 +303,69 @@ def test_shared_with_me(home):
     row(page, "Acme proposal.pdf").wait_for()
     assert crumbs(page) == ["Shared With Me", "Proposals"]
     assert re.search(r"Megan Bowen", row(page, "Acme proposal.pdf").inner_text())
+
+
+def busy(server, mode: str) -> None:
+    """Graph answers the next call 429/503 with a Retry-After the app does not wait out."""
+    requests.post(
+        f"{server.standin}/_standin/faults",
+        json={"area": "graph", "mode": mode, "count": 1, "retry_after": 30},
+        timeout=TIMEOUT,
+    ).raise_for_status()
+
+
+def calm(server) -> None:
+    requests.delete(f"{server.standin}/_standin/faults", timeout=TIMEOUT).raise_for_status()
+
+
+def test_busy_folder_offers_try_again_and_refresh_keeps_the_folder(home, live_drive):
+    page = home
+    status = page.locator("[data-drive-status]")
+    busy(live_drive, "429")
+    page.get_by_role("link", name="Proposals", exact=True).click()
+    expect(status).to_contain_text("OneDrive is busy, try again in 30 seconds.")
+    again = status.get_by_role("button", name="Try again")
+    assert crumbs(page) == ["My Files"]  # still where the user was
+    calm(live_drive)
+    again.focus()
+    page.keyboard.press("Enter")
+    row(page, "Acme proposal.pdf").wait_for()
+    assert crumbs(page) == ["My Files", "Proposals"]
+    expect(status).to_be_hidden()
+    expect(page.get_by_role("link", name="Refresh")).to_be_focused()
+
+    requests.post(
+        f"{live_drive.standin}/_standin/drive/seed",
+        timeout=TIMEOUT,
+        json={"oid": ADELE, "parent": "Proposals", "files": 1, "prefix": "Fresh"},
+    ).raise_for_status()
+    page.get_by_role("link", name="Refresh").click()
+    row(page, "Fresh file 00001.txt").wait_for()
+    assert crumbs(page) == ["My Files", "Proposals"]
+
+    busy(live_drive, "503")
+    page.get_by_role("link", name="Refresh").click()
+    expect(status).to_contain_text("OneDrive is busy, try again in 30 seconds.")
+    calm(live_drive)
+    status.get_by_role("button", name="Try again").click()
+    expect(status).to_be_hidden()
+    assert crumbs(page) == ["My Files", "Proposals"]
+    assert row(page, "Acme proposal.pdf").is_visible()
+    assert page.url == f"{live_drive.url}/home"
+
+
+def test_busy_full_page_offers_try_again(live_drive, signed_in):
+    page = signed_in
+    address = f"{live_drive.url}/drive/?path=Documents"
+    busy(live_drive, "429")
+    page.goto(address)
+    expect(page.locator("[data-drive-status]")).to_contain_text("OneDrive is busy")
+    refresh = page.get_by_role("link", name="Refresh")
+    assert refresh.get_attribute("href") == "/drive/?path=Documents"
+    calm(live_drive)
+    page.get_by_role("link", name="Try again").click()
+    row(page, "Notes.txt").wait_for()
+    assert crumbs(page) == ["My Files", "Documents"] and page.url == address
 
 
 def test_full_page_is_enhanced_too(live_drive, signed_in):

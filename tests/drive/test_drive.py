@@ -22,6 +22,7 @@ API = "/drive/api"
 JSON = {"Accept": "application/json"}
 OCTET = {"Content-Type": "application/octet-stream"}
 PART = 6 * 320 * 1024  # a part size the test chooses: a multiple of 320 KiB
+PAT = "00000000-0000-0000-0000-0000000ba700"  # the stand-in's personal Microsoft account
 
 
 def names(listing: dict) -> list[str]:
@@ -277,6 +278,7 @@ def test_new_folder_conflict_and_rename(sally):
         "error": "An item named “Reports” already exists here.",
         "conflict": True,
         "retry_after": None,
+        "retry": False,
     }
     renamed = sally.post(
         f"{API}/folders",
@@ -386,14 +388,101 @@ def test_upload_parts_are_checked(sally):
     assert forged.status_code == 400
 
 
+def graph_link(ms, item_id: str, scope: str, oid: str = ADELE) -> requests.Response:
+    """Ask the stand-in's Graph itself for a view link of `scope`: 200 when that link already
+    existed (and its URL), 201 when this call made it."""
+    token = ms.control("POST", "/tokens", {"oid": oid, "scopes": ["Files.ReadWrite.All"]})
+    return requests.post(
+        f"{ms.base}/v1.0/me/drive/items/{item_id}/createLink",
+        json={"type": "view", "scope": scope},
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+        timeout=10,
+    )
+
+
+def allow_anonymous_links(allowed: bool) -> None:
+    from app.services import connectors
+
+    connector = connectors.get("microsoft")
+    connector.allow_anonymous_links = allowed
+    db.session.commit()
+
+
 @SQLITE_ONLY
-def test_copy_link(sally, ms):
+def test_copy_link_is_for_the_organization_by_default(sally, ms, graph_calls):
     welcome = row_named(children(sally), "Welcome.txt")
+    graph_calls.reset()
     response = sally.post(f"{API}/links", json={"drive": welcome["drive"], "item": welcome["id"]})
     assert response.status_code == 200
-    url = response.get_json()["url"]
-    assert url.startswith(f"{ms.base}/_onedrive/s/")
-    assert requests.get(url, timeout=10).status_code == 200
+    made = response.get_json()
+    assert made["scope"] == "organization"
+    assert made["scope_label"] == "People in your organization"
+    assert made["url"].startswith(f"{ms.base}/_onedrive/s/")
+    assert requests.get(made["url"], timeout=10).status_code == 200
+    assert graph_calls.since() == {"graph.drive.create_link": 1}  # no anonymous attempt first
+    existing = graph_link(ms, welcome["id"], "organization")
+    assert existing.status_code == 200 and existing.json()["link"]["webUrl"] == made["url"]
+    assert graph_link(ms, welcome["id"], "anonymous").status_code == 201  # none was made
+
+
+@SQLITE_ONLY
+def test_anonymous_links_are_refused_unless_the_admin_allows_them(sally, ms, graph_calls):
+    welcome = row_named(children(sally), "Welcome.txt")
+    item = {"drive": welcome["drive"], "item": welcome["id"]}
+    graph_calls.reset()
+    refused = sally.post(f"{API}/links", json={**item, "scope": "anonymous"})
+    assert refused.status_code == 403
+    assert refused.get_json()["error"] == (
+        "Your administrator does not allow links that anyone can open. Copy a link for people "
+        "in your organization instead."
+    )
+    assert graph_calls.since() == {}
+    assert graph_link(ms, welcome["id"], "anonymous").status_code == 201  # nothing was made
+    bogus = sally.post(f"{API}/links", json={**item, "scope": "users"})
+    assert bogus.status_code == 400 and "Choose who can open the link" in bogus.get_json()["error"]
+
+
+@SQLITE_ONLY
+def test_anonymous_link_when_allowed_and_picked(sally, ms):
+    allow_anonymous_links(True)
+    home = sally.get("/home").get_data(as_text=True)
+    scopes = re.search(r"data-link-scopes='([^']+)'", home).group(1)
+    assert "Anyone with the link" in scopes and "People in your organization" in scopes
+    notes = row_named(children(sally, path="Documents"), "Notes.txt")
+    response = sally.post(f"{API}/links", json={"item": notes["id"], "scope": "anonymous"})
+    assert response.status_code == 200
+    made = response.get_json()
+    assert (made["scope"], made["scope_label"]) == ("anonymous", "Anyone with the link")
+    existing = graph_link(ms, notes["id"], "anonymous")
+    assert existing.status_code == 200 and existing.json()["link"]["webUrl"] == made["url"]
+    assert graph_link(ms, notes["id"], "organization").status_code == 201  # no fallback either
+    organization = sally.post(f"{API}/links", json={"item": notes["id"]})
+    assert organization.get_json()["scope"] == "organization"
+    allow_anonymous_links(False)
+    scopes = re.search(r"data-link-scopes='([^']+)'", sally.get("/home").get_data(as_text=True))
+    assert "Anyone with the link" not in scopes.group(1)
+
+
+@SQLITE_ONLY
+def test_a_personal_onedrive_cannot_make_organization_links(auth, client, configured, ms):
+    auth.login()
+    assert connect(client, oid=PAT).callback.status_code == 200
+    welcome = row_named(children(client), "Welcome.txt")
+    refused = client.post(f"{API}/links", json={"item": welcome["id"]})
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == (
+        "Personal OneDrive accounts cannot make organization links. Ask your administrator to "
+        "allow links that anyone can open (Admin > Connectors), or connect a work or school "
+        "account in Profile > External Accounts."
+    )
+    allow_anonymous_links(True)
+    refused = client.post(f"{API}/links", json={"item": welcome["id"]})
+    assert refused.get_json()["error"] == (
+        "Personal OneDrive accounts cannot make organization links. Choose Anyone with the "
+        "link instead."
+    )
+    anyone = client.post(f"{API}/links", json={"item": welcome["id"], "scope": "anonymous"})
+    assert anyone.status_code == 200 and anyone.get_json()["scope"] == "anonymous"
 
 
 @SQLITE_ONLY
@@ -598,6 +687,39 @@ def test_full_page_errors_are_pages(sally):
     assert response.status_code == 404
     assert "Folder not found." in response.get_data(as_text=True)
     assert sally.get("/drive/?view=other").status_code == 400
+
+
+def refresh_href(page: str) -> str:
+    return re.search(r'data-drive-refresh href="([^"]*)"', page).group(1).replace("&amp;", "&")
+
+
+@SQLITE_ONLY
+def test_busy_full_page_offers_try_again_and_refresh_keeps_the_folder(sally, ms):
+    address = "/drive/?path=Proposals/Drafts&sort=modified"
+    for mode in ("429", "503"):
+        ms.fault("graph", mode, count=1, retry_after=30)
+        busy = sally.get(address)
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "30"
+        page = busy.get_data(as_text=True)
+        assert "OneDrive is busy, try again in 30 seconds." in page
+        again = re.search(r'<a class="button small" href="([^"]+)">Try again</a>', page)
+        assert again and again.group(1).replace("&amp;", "&") == address
+        assert refresh_href(page) == address
+    assert "This folder is empty." in sally.get(address).get_data(as_text=True)
+    ms.control("POST", "/drive/seed", {"oid": ADELE, "parent": "Proposals", "files": 3})
+    inside = sally.get("/drive/?path=Proposals")
+    assert refresh_href(inside.get_data(as_text=True)) == "/drive/?path=Proposals"
+
+
+@SQLITE_ONLY
+def test_only_passing_trouble_offers_try_again(sally, ms):
+    missing = sally.get("/drive/?path=Nowhere").get_data(as_text=True)
+    assert "Try again" not in missing and refresh_href(missing) == "/drive/?path=Nowhere"
+    ms.fault("graph", "429", count=1, retry_after=30)
+    busy = sally.get(f"{API}/children", query_string={"path": "Documents"})
+    assert busy.status_code == 503 and busy.get_json()["retry"] is True
+    gone = sally.get(f"{API}/children", query_string={"path": "Nowhere"})
+    assert gone.status_code == 404 and gone.get_json()["retry"] is False
 
 
 def test_state_changes_need_the_csrf_header(sally, app):
