@@ -188,12 +188,14 @@ def make_app(workdir: Path, base: str, imap_port: int, token: str):
         INSTANCE_PATH=str(workdir),
         MICROSOFT_AUTHORITY=base,
         MAIL_TIMEOUT=120,
+        MAIL_ALLOWED_HOSTS=f"127.0.0.1:{imap_port}",  # the stand-in's Dovecot (or its proxy)
     )
     with app.app_context():
         db.create_all()
         account = mail.new_account("group")
         account.imap_host, account.imap_port, account.imap_security = "127.0.0.1", imap_port, "none"
         account.status, account.authorized_email = CONNECTED, MAILBOX
+        account.import_enabled = True
         db.session.add(account)
         tokens.store(
             account,

@@ -30,6 +30,9 @@ if [ -n "$ca_file" ]; then
 fi
 export MAIL_DEFAULT_SMTP="127.0.0.1:$smtp_port:$security"
 export MAIL_DEFAULT_IMAP="127.0.0.1:$imap_port:$security"
+# A mail token goes only to Microsoft's mail hosts and to hosts the operator lists; loopback is
+# never reached otherwise. List the stand-in's two servers (keeping whatever was listed already).
+export MAIL_ALLOWED_HOSTS="${MAIL_ALLOWED_HOSTS:+$MAIL_ALLOWED_HOSTS,}127.0.0.1:$smtp_port,127.0.0.1:$imap_port"
 
 cat <<MSG
 

@@ -348,7 +348,11 @@ def live_server(tmp_path):
 def live_ms(tmp_path, standin):
     """The app under gunicorn wired to the stand-in, with the Microsoft connector configured
     and the app registered at the stand-in (client ID and secret in STANDIN_CLIENT)."""
-    env = {"MICROSOFT_AUTHORITY": standin, "MICROSOFT_GRAPH_URL": f"{standin}/v1.0"}
+    env = {
+        "MICROSOFT_AUTHORITY": standin,
+        "MICROSOFT_GRAPH_URL": f"{standin}/v1.0",
+        "MAIL_ALLOWED_HOSTS": standin_mail_hosts(standin),
+    }
     requests.post(f"{standin}/_standin/reset", timeout=10)
     requests.delete(f"{standin}/_standin/faults", timeout=10)
     with running_app(tmp_path, env) as server:
@@ -379,6 +383,15 @@ def live_ms(tmp_path, standin):
 
 
 STANDIN_CLIENT = ("22222222-3333-4444-8555-666666666666", "live-standin-secret-value")
+
+
+def standin_mail_hosts(standin: str) -> str:
+    """MAIL_ALLOWED_HOSTS naming the stand-in's SMTP and IMAP servers, when it runs them: a
+    mail token goes to loopback only when the operator lists it."""
+    servers = requests.get(f"{standin}/_standin/mail/servers", timeout=10).json()
+    smtp, imap = servers.get("smtp") or {}, servers.get("imap") or {}
+    ports = (smtp.get("port"), imap.get("port"), imap.get("ssl_port"))
+    return ",".join(f"127.0.0.1:{port}" for port in ports if port)
 
 
 # --- browser -----------------------------------------------------------------------------------

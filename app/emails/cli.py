@@ -1,4 +1,4 @@
-"""`flask mail fetch`: import new messages of every inbound mailbox (for cron)."""
+"""`flask mail fetch`: import new messages of every mailbox whose import is on (for cron)."""
 
 import click
 
@@ -31,10 +31,11 @@ class _Bar(mail_import.Progress):
 
 @bp.cli.command("fetch")
 def fetch():
-    """Import new messages of each authorized inbound mailbox, incrementally (UIDVALIDITY/UID)."""
+    """Import new messages of each mailbox with Import into Emails on, incrementally
+    (UIDVALIDITY/UID); exit 1 when one of them could not be imported."""
     accounts = mail_import.inbound_accounts()
     if not accounts:
-        click.echo("No inbound mailbox is set up and authorized.")
+        click.echo("No mailbox has Import into Emails turned on; nothing to import.")
         return
     failures = 0
     for account in accounts:

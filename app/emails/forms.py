@@ -47,7 +47,7 @@ class OutboundForm(FlaskForm):
 
 
 class InboundForm(FlaskForm):
-    """Inbound: IMAP server and folder."""
+    """Inbound: IMAP server, folder, and whether to import the mailbox into Emails."""
 
     imap_host = StringField(
         "IMAP Server", validators=[DataRequired(message="Enter the IMAP server."), Length(max=253)]
@@ -55,6 +55,7 @@ class InboundForm(FlaskForm):
     imap_port = IntegerField("IMAP Port", validators=PORT)
     imap_security = SelectField("IMAP Security", choices=SECURITY_CHOICES)
     imap_folder = StringField("Folder", validators=[Optional(), Length(max=200)], default="INBOX")
+    import_enabled = BooleanField("Import into Emails")
 
 
 class AuthorizeForm(FlaskForm):

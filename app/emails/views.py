@@ -3,11 +3,26 @@ Settings and Admin > Inbound Email: a `SettingsPage` says which account and whic
 
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_limiter import RateLimitExceeded
+from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
 from app.emails.forms import AuthorizeForm, InboundForm, OutboundForm
-from app.extensions import db
+from app.errors.handlers import error_response, wants_json
+from app.extensions import db, limiter
 from app.forms import ConfirmForm
 from app.models import User
 from app.models.mail import PERSONAL
@@ -60,6 +75,9 @@ def show(page: SettingsPage, outbound=None, inbound=None, status: int = 200):
     """The settings page: forms, authorization state, tests."""
     flash_finished_flow(current_user)
     account = page.account()
+    if inbound is None:
+        inbound = InboundForm(obj=account)
+        inbound.import_enabled.data = account.import_enabled or mail.import_by_default(account)
     return (
         render_template(
             "emails/settings.html",
@@ -67,7 +85,7 @@ def show(page: SettingsPage, outbound=None, inbound=None, status: int = 200):
             account=account,
             graph=account.graph_authorization,
             outbound_form=outbound or OutboundForm(obj=account),
-            inbound_form=inbound or InboundForm(obj=account),
+            inbound_form=inbound,
             authorize_form=AuthorizeForm(),
             confirm_form=ConfirmForm(),
             connector_ready=bool(connectors.ready_connectors()),
@@ -82,6 +100,12 @@ def _field_error(form, error: mail.MailSettingsError) -> None:
         form[error.field].errors = [*form[error.field].errors, error.message]
     else:
         flash(error.message, "error")
+
+
+def _flash_saved(message: str, notice: str) -> None:
+    flash(message, "success")
+    if notice:
+        flash(notice, "info")
 
 
 def save_outbound(page: SettingsPage):
@@ -100,11 +124,11 @@ def save_outbound(page: SettingsPage):
             allow_user_fallback=form.allow_user_fallback.data,
         )
         try:
-            mail.save_outbound(current_user, page.account(), settings)
+            notice = mail.save_outbound(current_user, page.account(), settings)
         except mail.MailSettingsError as error:
             _field_error(form, error)
         else:
-            flash("The outbound settings were saved.", "success")
+            _flash_saved("The outbound settings were saved.", notice)
             return redirect(page.url())
     return show(page, outbound=form, status=400)
 
@@ -118,13 +142,14 @@ def save_inbound(page: SettingsPage):
             imap_port=form.imap_port.data,
             imap_security=form.imap_security.data,
             imap_folder=form.imap_folder.data or "INBOX",
+            import_enabled=form.import_enabled.data,
         )
         try:
-            mail.save_inbound(current_user, page.account(), settings)
+            notice = mail.save_inbound(current_user, page.account(), settings)
         except mail.MailSettingsError as error:
             _field_error(form, error)
         else:
-            flash("The inbound settings were saved.", "success")
+            _flash_saved("The inbound settings were saved.", notice)
             return redirect(page.url())
     return show(page, inbound=form, status=400)
 
@@ -168,8 +193,13 @@ def _saved_account(page: SettingsPage):
 def send_test(page: SettingsPage):
     """Send Test Email to the account's own address; the outcome in words."""
     account = _saved_account(page)
-    if account is not None:
+    if account is None:
+        return redirect(page.url())
+    try:
         message = mail.send_test(current_user, account)
+    except mail.MailSettingsError as error:
+        flash(error.message, "error")
+    else:
         if message.status == "sent":
             flash(f"The test email was sent to {message.to_addresses}.", "success")
         else:
@@ -199,6 +229,59 @@ def check_now(page: SettingsPage):
     return redirect(page.url())
 
 
+# Send Test Email, Test and Check now reach out to mail servers: each user may run a few a
+# minute (MAIL_TEST_RATE_LIMIT), counted together on every settings page.
+RATE_LIMITED = {"test_email", "test_inbound", "check"}
+TOO_MANY_TESTS = "You ran too many mail tests in a short time. Please wait a minute and try again."
+
+
+def _signed_in_user() -> str:
+    """Whom the mail test limit counts: the signed-in user (the address before signing in)."""
+    if current_user.is_authenticated:
+        return f"user-{current_user.get_id()}"
+    return get_remote_address()
+
+
+def too_many_tests(page: SettingsPage):
+    """429 with the reason and the way back to the settings page (JSON for a script)."""
+    if wants_json():
+        return make_response(jsonify(error=TOO_MANY_TESTS), 429)
+    return make_response(
+        render_template(
+            "errors/error.html",
+            status=429,
+            message=TOO_MANY_TESTS,
+            back_url=page.url(),
+            back_label=f"Back to {page.title}",
+        ),
+        429,
+    )
+
+
+def _rate_limited(error: RateLimitExceeded):
+    """A mail test over the limit answers with too_many_tests' page."""
+    return error.response if error.response is not None else error_response(429, TOO_MANY_TESTS)
+
+
+def _action_view(page: SettingsPage, action: str, handler):
+    """The view of one action, named after its endpoint (the rate limiter tells views apart
+    by name), rate-limited when it contacts a mail server."""
+
+    # The rule's own values (the subject's user_id) are read by the page from request.view_args.
+    def view(**_):
+        return handler(page)
+
+    view.__name__ = view.__qualname__ = f"{page.endpoint}_{action}".replace(".", "_")
+    if action not in RATE_LIMITED:
+        return view
+    return limiter.shared_limit(
+        lambda: current_app.config["MAIL_TEST_RATE_LIMIT"],
+        scope="mail-tests",
+        key_func=_signed_in_user,
+        on_breach=lambda _limit: too_many_tests(page),
+    )(view)
+
+
 def add_routes(bp: Blueprint, rule: str, page: SettingsPage, decorate=lambda f: f) -> None:
     """Register the page and its actions on a blueprint (endpoint names from the page)."""
     name = page.endpoint.split(".", 1)[1]
@@ -208,16 +291,16 @@ def add_routes(bp: Blueprint, rule: str, page: SettingsPage, decorate=lambda f: 
     if page.inbound:
         handlers.update(inbound=save_inbound, test_inbound=test_inbound, check=check_now)
 
-    # The rule's own values (the subject's user_id) are read by the page from request.view_args.
     def view(**_):
         return show(page)
 
     bp.add_url_rule(rule, name, decorate(view))
+    bp.register_error_handler(RateLimitExceeded, _rate_limited)
     for action, handler in handlers.items():
         bp.add_url_rule(
             f"{rule}/{action.replace('_', '-')}",
             f"{name}_{action}",
-            decorate(lambda handler=handler, **_: handler(page)),
+            decorate(_action_view(page, action, handler)),
             methods=["POST"],
         )
     bp.add_url_rule(

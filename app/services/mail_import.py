@@ -23,8 +23,8 @@ from app.extensions import db
 from app.models import MailAccount, MailAttachment, MailMessage
 from app.models.base import utcnow
 from app.models.mail import INBOUND, PERSONAL, RECEIVED
-from app.services import crypto
-from app.services.mail import PURPOSE, with_token
+from app.services import mail_hosts
+from app.services.mail import PURPOSE, stored_password, with_token
 from app.services.mail_parse import parse_message
 from app.services.mail_protocols import (
     MailError,
@@ -75,13 +75,19 @@ class FetchResult:
 
 
 def imap_server(account: MailAccount) -> Server:
-    """The account's IMAP server with the configured timeout."""
+    """The account's IMAP server with the configured timeout, checked against the host rules
+    now (mail_hosts; raises HostRefused, a MailError, when it may not be used)."""
+    timeout = current_app.config["MAIL_TIMEOUT"]
+    addresses = mail_hosts.destination(
+        account.imap_host, account.imap_port, exchange=account.uses_oauth, timeout=timeout
+    )
     return Server(
         account.imap_host,
         account.imap_port,
         account.imap_security,
-        current_app.config["MAIL_TIMEOUT"],
+        timeout,
         current_app.config["MAIL_CA_FILE"],
+        addresses,
     )
 
 
@@ -92,7 +98,7 @@ def _session(account: MailAccount, work):
     if problem:
         raise MailError(problem)
     if not account.uses_oauth:
-        login = imap_password(account.username, crypto.decrypt(account.password_encrypted))
+        login = imap_password(account.username, stored_password(account))
         with imap_session(server, login) as connection:
             return work(connection)
     if not account.authorized_email:
@@ -159,9 +165,15 @@ def _claim(account: MailAccount) -> bool:
 
 
 def check_now(account: MailAccount, progress: Progress | None = None) -> FetchResult:
-    """Import the messages that arrived since the last run (raises MailError)."""
+    """Import the messages that arrived since the last run (raises MailError). Only a mailbox
+    saved with Import into Emails on is imported: authorizing to send never imports it."""
     if account.id is None or not account.imap_host:
         raise MailError("Save the inbound settings first.")
+    if not account.import_enabled:
+        raise MailError(
+            "Import into Emails is off for this mailbox. Turn it on in the inbound settings "
+            "and save, then Check now."
+        )
     if not _claim(account):
         raise MailError("A check of this mailbox is already running. Please wait a moment.")
     account_id = account.id
@@ -469,8 +481,12 @@ def _store_attachments(destination: Destination, attachments: dict[str, list]) -
 
 
 def inbound_accounts() -> list[MailAccount]:
-    """Accounts with inbound settings that can sign in (for `flask mail fetch`)."""
-    accounts = db.session.scalars(
-        select(MailAccount).where(MailAccount.imap_host != "").order_by(MailAccount.id)
+    """Mailboxes saved with Import into Emails on (for `flask mail fetch`), whether or not they
+    can sign in now: one that cannot is reported, not skipped."""
+    return list(
+        db.session.scalars(
+            select(MailAccount)
+            .where(MailAccount.import_enabled.is_(True), MailAccount.imap_host != "")
+            .order_by(MailAccount.id)
+        )
     )
-    return [a for a in accounts if a.is_authorized or (not a.uses_oauth and a.username)]

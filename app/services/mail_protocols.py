@@ -43,6 +43,9 @@ class Server:
     security: str
     timeout: float
     ca_file: str = ""  # extra certificate authorities to trust (PEM), beside the system's
+    # The addresses checked for this host (mail_hosts.destination): the connection goes to
+    # them, not to a second lookup of the name, while TLS still verifies `host`. Empty: the name.
+    addresses: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -223,11 +226,43 @@ def _root(error: Exception) -> Exception:
 # --- SMTP ------------------------------------------------------------------------------------
 
 
+def _connect(addresses: tuple[str, ...], port: int, timeout: float, source=None):
+    """A TCP connection to the first of `addresses` that answers."""
+    failure: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout, source)
+        except OSError as error:
+            failure = error
+    raise failure or OSError(f"no address to connect to on port {port}")
+
+
+class _SMTP(smtplib.SMTP):
+    """smtplib's SMTP, connecting to the checked addresses (STARTTLS verifies the host name)."""
+
+    def __init__(self, server: Server):
+        self.addresses = server.addresses
+        super().__init__(server.host, server.port, timeout=server.timeout)
+
+    def _get_socket(self, host, port, timeout):
+        return _connect(self.addresses or (host,), port, timeout, self.source_address)
+
+
+class _SMTPSSL(smtplib.SMTP_SSL, _SMTP):
+    """SMTP over TLS from the first byte, to the checked addresses (TLS verifies the name)."""
+
+    def __init__(self, server: Server, context: ssl.SSLContext):
+        self.addresses = server.addresses
+        smtplib.SMTP_SSL.__init__(
+            self, server.host, server.port, timeout=server.timeout, context=context
+        )
+
+
 def _smtp_open(server: Server) -> smtplib.SMTP:
     context = _tls_context(server) if server.security in (SSL, STARTTLS) else None
     if server.security == SSL:
-        return smtplib.SMTP_SSL(server.host, server.port, timeout=server.timeout, context=context)
-    connection = smtplib.SMTP(server.host, server.port, timeout=server.timeout)
+        return _SMTPSSL(server, context)
+    connection = _SMTP(server)
     try:
         connection.ehlo()
         if server.security == STARTTLS:
@@ -307,13 +342,34 @@ def _quietly(first: Callable[[], object], fallback: Callable[[], object]) -> Non
 # --- IMAP ------------------------------------------------------------------------------------
 
 
+class _IMAP4(imaplib.IMAP4):
+    """imaplib's IMAP4, connecting to the checked addresses (STARTTLS verifies the host name)."""
+
+    def __init__(self, server: Server):
+        self.addresses = server.addresses
+        super().__init__(server.host, server.port, timeout=server.timeout)
+
+    def _create_socket(self, timeout):
+        return _connect(self.addresses or (self.host,), self.port, timeout)
+
+
+class _IMAP4SSL(imaplib.IMAP4_SSL):
+    """IMAP over TLS from the first byte, to the checked addresses (TLS verifies the name)."""
+
+    def __init__(self, server: Server, context: ssl.SSLContext):
+        self.addresses = server.addresses
+        super().__init__(server.host, server.port, ssl_context=context, timeout=server.timeout)
+
+    def _create_socket(self, timeout):
+        connection = _connect(self.addresses or (self.host,), self.port, timeout)
+        return self.ssl_context.wrap_socket(connection, server_hostname=self.host)
+
+
 def _imap_open(server: Server) -> imaplib.IMAP4:
     context = _tls_context(server) if server.security in (SSL, STARTTLS) else None
     if server.security == SSL:
-        return imaplib.IMAP4_SSL(
-            server.host, server.port, ssl_context=context, timeout=server.timeout
-        )
-    connection = imaplib.IMAP4(server.host, server.port, timeout=server.timeout)
+        return _IMAP4SSL(server, context)
+    connection = _IMAP4(server)
     if server.security == STARTTLS:
         try:
             if "STARTTLS" not in connection.capabilities:

@@ -517,6 +517,28 @@ def _graph_error(response: requests.Response) -> MicrosoftError:
 # Server, port and security pre-filled for an Exchange Online mailbox (editable per account).
 EXCHANGE_SMTP = ("smtp.office365.com", 587, "starttls")
 EXCHANGE_IMAP = ("outlook.office365.com", 993, "ssl")
+# Microsoft's SMTP and IMAP hosts per cloud, keyed by the Outlook resource the mail scopes are
+# on (MICROSOFT_OUTLOOK_RESOURCE): worldwide, US Government (GCC High/DoD), China (21Vianet).
+EXCHANGE_MAIL_HOSTS = {
+    "https://outlook.office.com": ("smtp.office365.com", "outlook.office365.com"),
+    "https://outlook.office365.us": ("smtp.office365.us", "outlook.office365.us"),
+    "https://partner.outlook.cn": ("smtp.partner.outlook.cn", "partner.outlook.cn"),
+}
+
+
+def exchange_mail_hosts() -> tuple[str, str] | tuple[()]:
+    """The configured cloud's (SMTP host, IMAP host): the only hosts an Exchange Online mail
+    token goes to besides MAIL_ALLOWED_HOSTS; () for a resource we do not know."""
+    resource = current_app.config["MICROSOFT_OUTLOOK_RESOURCE"].rstrip("/").lower()
+    return EXCHANGE_MAIL_HOSTS.get(resource, ())
+
+
+def exchange_servers() -> tuple[tuple[str, int, str], tuple[str, int, str]]:
+    """The SMTP and IMAP (host, port, security) pre-filled for Exchange Online in this cloud."""
+    hosts = exchange_mail_hosts() or (EXCHANGE_SMTP[0], EXCHANGE_IMAP[0])
+    return (hosts[0], *EXCHANGE_SMTP[1:]), (hosts[1], *EXCHANGE_IMAP[1:])
+
+
 # Enhanced status codes Exchange Online answers SMTP AUTH with, in words.
 SMTP_AUTH_CODES = {
     "5.7.139": "SMTP AUTH is turned off for this mailbox or tenant; an Exchange administrator "

@@ -40,6 +40,18 @@ class MailServers:
     ca_file: str  # the stand-in's CA, which signed both servers' certificate
     host: str = "127.0.0.1"
 
+    @property
+    def allowed(self) -> str:
+        """MAIL_ALLOWED_HOSTS for these servers, as an operator lists a local relay."""
+        ports = (self.smtp_port, self.imap_port, self.imaps_port)
+        return ",".join(f"{self.host}:{port}" for port in ports if port)
+
+
+def allow_hosts(app, *entries: str) -> None:
+    """Add `host:port` entries to the app's MAIL_ALLOWED_HOSTS."""
+    listed = app.config.get("MAIL_ALLOWED_HOSTS") or ""
+    app.config["MAIL_ALLOWED_HOSTS"] = ",".join(e for e in (listed, *entries) if e)
+
 
 @pytest.fixture(scope="session")
 def mail_standin_process(tmp_path_factory):
@@ -137,9 +149,11 @@ def mailctl(ms, mail_servers) -> MailControl:  # noqa: F811
 
 
 @pytest.fixture
-def mail_app(configured):  # noqa: F811
-    """The app wired to the stand-in, with short mail timeouts."""
+def mail_app(configured, mail_standin_process):  # noqa: F811
+    """The app wired to the stand-in, with short mail timeouts; the stand-in's mail servers
+    are listed in MAIL_ALLOWED_HOSTS (loopback is refused otherwise)."""
     configured.config.update(MAIL_TIMEOUT=3)
+    allow_hosts(configured, mail_standin_process[1].allowed)
     return configured
 
 
@@ -175,34 +189,45 @@ def imap_settings(port: int, **overrides) -> dict:
         "imap_port": str(port),
         "imap_security": "none",
         "imap_folder": "INBOX",
+        "import_enabled": "y",
     }
     data.update(overrides)
     return data
 
 
 @pytest.fixture
-def silent_server():
-    """A port that accepts connections and never says a word (a server that hangs)."""
+def silent_server(app):
+    """A port that accepts connections and never says a word (a server that hangs); listed
+    in MAIL_ALLOWED_HOSTS."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(16)
+        allow_hosts(app, f"127.0.0.1:{sock.getsockname()[1]}")
         yield sock.getsockname()[1]
 
 
 @pytest.fixture
-def closed_port() -> int:
-    """A loopback port nothing listens on."""
+def closed_port(app) -> int:
+    """A loopback port nothing listens on; listed in MAIL_ALLOWED_HOSTS."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port = sock.getsockname()[1]
+    allow_hosts(app, f"127.0.0.1:{port}")
+    return port
 
 
 @pytest.fixture
 def sally_mail(auth, client, mail_app, mail_servers):
-    """Sally signed in, her Email Settings pointed at the stand-in and authorized as Adele."""
+    """Sally signed in, her Email Settings pointed at the stand-in (IMAP too, with Dovecot;
+    Import into Emails off) and authorized as Adele."""
     auth.login()
     response = client.post("/emails/settings/outbound", data=smtp_settings(mail_servers.smtp_port))
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    if mail_servers.imap_port is not None:
+        inbound = imap_settings(mail_servers.imap_port)
+        del inbound["import_enabled"]
+        response = client.post("/emails/settings/inbound", data=inbound)
+        assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     authorize(client)
     return client
 

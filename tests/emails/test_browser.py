@@ -35,6 +35,16 @@ def test_authorize_send_compose_and_import(live_ms, page):
     outbound.get_by_role("button", name="Save").click()
     assert page.get_by_text("The outbound settings were saved.").is_visible()
     assert page.get_by_text("Not Authorized").first.is_visible()
+    # The mailbox to import, before authorizing: another server later would drop the tokens.
+    inbound = page.locator("section", has=page.get_by_role("heading", name="My Mailbox"))
+    assert inbound.get_by_label("IMAP Server").input_value() == "outlook.office365.com"
+    assert not inbound.get_by_label("Import into Emails").is_checked()
+    inbound.get_by_label("IMAP Server").fill("127.0.0.1")
+    inbound.get_by_label("IMAP Port").fill(str(servers["imap"]["port"]))
+    inbound.get_by_label("IMAP Security").select_option("none")
+    inbound.get_by_label("Import into Emails").check()
+    inbound.get_by_role("button", name="Save").click()
+    assert page.get_by_text("The inbound settings were saved.").is_visible()
 
     with page.expect_popup() as popup_info:
         page.get_by_role("button", name="Authorize", exact=True).click()
@@ -68,12 +78,6 @@ def test_authorize_send_compose_and_import(live_ms, page):
     )
     assert seeded.status_code == 201
     page.get_by_role("link", name="Email Settings").click()
-    inbound = page.locator("section", has=page.get_by_role("heading", name="My Mailbox"))
-    assert inbound.get_by_label("IMAP Server").input_value() == "outlook.office365.com"
-    inbound.get_by_label("IMAP Server").fill("127.0.0.1")
-    inbound.get_by_label("IMAP Port").fill(str(servers["imap"]["port"]))
-    inbound.get_by_label("IMAP Security").select_option("none")
-    inbound.get_by_role("button", name="Save").click()
     page.get_by_role("button", name="Check now").click()
     assert page.get_by_text("Imported 3 new messages.").first.is_visible()
     page.get_by_role("link", name="Emails", exact=True).first.click()

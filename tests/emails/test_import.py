@@ -1,14 +1,23 @@
 """Inbound: a user's mailbox and Admin > Inbound Email imported over IMAP XOAUTH2 from Dovecot,
 incrementally by UIDVALIDITY/UID, in bounded batches; every failure in words."""
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import MailAccount, MailAttachment, MailMessage
+from app.models import AuditEvent, MailAccount, MailAttachment, MailMessage, User
 from app.services import mail_import
 from app.services.mail_protocols import imap_quoted, imap_utf7
-from tests.emails.conftest import ADELE_MAIL, MEGAN, MEGAN_MAIL, authorize, imap_settings
+from tests.emails.conftest import (
+    ADELE_MAIL,
+    MEGAN,
+    MEGAN_MAIL,
+    authorize,
+    imap_settings,
+    smtp_settings,
+)
 
 ATTACHED = {
     "from": "Megan Bowen <megan@contoso.example>",
@@ -303,3 +312,67 @@ def test_uidvalidity_change_imports_only_what_is_new(sally_mail, imap_port, mail
     assert _account().sync_uidvalidity != old and _count() == 5
     assert db.session.scalar(select(func.count(MailAttachment.id))) == 2  # not copied again
     assert mail_import.check_now(_account()).found == 0
+
+
+# --- import only on request ------------------------------------------------------------------
+
+
+def _import_checkbox(page: str) -> bool:
+    """Whether the page's Import into Emails box is ticked."""
+    match = re.search(r'<input[^>]*name="import_enabled"[^>]*>', page)
+    assert match, "no Import into Emails checkbox"
+    return " checked" in match.group(0)
+
+
+def test_authorizing_to_send_never_imports_the_mailbox(sally_mail, imap_port, mailctl, runner):
+    mailctl.seed(count=2)
+    assert not _import_checkbox(_flash(sally_mail))
+    fetched = runner.invoke(args=["mail", "fetch"])
+    assert fetched.exit_code == 0, fetched.output
+    assert "No mailbox has Import into Emails turned on" in fetched.output and _count() == 0
+    sally_mail.post("/emails/settings/check")
+    page = _flash(sally_mail)
+    assert "Check failed: Import into Emails is off for this mailbox. Turn it on" in page
+    assert _count() == 0
+    sally_mail.post("/emails/settings/test-inbound")  # Test still signs in and opens the folder
+    assert "Connection works: signed in to 127.0.0.1" in _flash(sally_mail)
+
+    _inbound(sally_mail, imap_port)  # the owner turns it on
+    page = _flash(sally_mail)
+    assert _import_checkbox(page) and 'data-import="on"' in page
+    event = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.action == "mail.settings_saved")
+        .order_by(AuditEvent.id.desc())
+    ).first()
+    assert event.actor_name == "sally" and "import on" in event.detail
+    assert runner.invoke(args=["mail", "fetch"]).exit_code == 0 and _count() == 2
+
+
+def test_fetch_reports_a_mailbox_to_import_that_cannot_be_and_exits_1(
+    sally_mail, imap_port, auth, client, mail_servers, runner
+):
+    _inbound(sally_mail, imap_port)
+    sally_mail.post("/emails/settings/deauthorize/mail")
+    auth.logout()
+    auth.login("admin", "admin-password")  # a system account never set up for import
+    outbound = smtp_settings(mail_servers.smtp_port)
+    assert client.post("/admin/email/system/outbound", data=outbound).status_code == 302
+    fetched = runner.invoke(args=["mail", "fetch"])
+    assert fetched.exit_code == 1
+    assert fetched.output.count("Not Authorized, please authorize again.") == 1
+    assert "system" not in fetched.output
+    assert "Failed: Not Authorized" in _account().last_check_message
+
+
+def test_the_group_mailbox_imports_by_default_a_persons_only_on_request(auth, client, mail_app):
+    sally = db.session.scalar(select(User).where(User.username == "sally"))
+    auth.login("admin", "admin-password")
+    assert _import_checkbox(client.get("/admin/email/inbound").get_data(as_text=True))
+    assert not _import_checkbox(client.get(f"/admin/email/users/{sally.id}").get_data(as_text=True))
+    assert not _import_checkbox(client.get("/emails/settings").get_data(as_text=True))
+    data = imap_settings(993, imap_host="outlook.office365.com", imap_security="ssl")
+    del data["import_enabled"]  # an admin may turn it off for the group mailbox too
+    assert client.post("/admin/email/inbound/inbound", data=data).status_code == 302
+    assert _account("group").import_enabled is False
+    assert not _import_checkbox(client.get("/admin/email/inbound").get_data(as_text=True))

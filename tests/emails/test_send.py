@@ -9,7 +9,7 @@ from app.extensions import db
 from app.models import AuditEvent, MailAccount, MailMessage
 from app.services import mail
 from tests.conftest import free_port
-from tests.emails.conftest import ADELE_MAIL, authorize, smtp_settings
+from tests.emails.conftest import ADELE_MAIL, MEGAN, allow_hosts, authorize, smtp_settings
 
 
 def _messages() -> list[MailMessage]:
@@ -159,6 +159,28 @@ def test_other_smtp_with_a_password_kept_encrypted(auth, client, mail_app, mail_
     data["password"] = ""  # blank keeps the stored password
     assert client.post("/emails/settings/outbound", data=data).status_code == 302
     assert _account().password_encrypted == account.password_encrypted
+
+
+def test_a_password_no_key_opens_fails_the_message_with_words(
+    auth, client, mail_app, mail_servers, mailctl
+):
+    from cryptography.fernet import Fernet
+
+    from standin.smtp import BASIC_PASSWORD
+
+    auth.login()
+    data = smtp_settings(
+        mail_servers.smtp_port, email_provider="other", username=ADELE_MAIL, password=BASIC_PASSWORD
+    )
+    client.post("/emails/settings/outbound", data=data)
+    account = _account()
+    account.password_encrypted = Fernet(Fernet.generate_key()).encrypt(b"old").decode()
+    db.session.commit()
+    response = client.post("/emails/settings/test-email")
+    assert response.status_code == 302
+    page = client.get("/emails/settings").get_data(as_text=True)
+    assert "stored password of this mail account can no longer be read" in page
+    assert mailctl.outbox() == []
 
 
 @pytest.mark.parametrize(
@@ -319,10 +341,13 @@ def _send_after(client, **settings) -> MailMessage:
     return message
 
 
-def test_wrong_server_name(sally_mail):
-    message = _send_after(
-        sally_mail, port=25, smtp_host="no-such-host.invalid", smtp_security="starttls"
-    )
+def test_wrong_server_name(sally_mail, app):
+    # A relay the operator listed, whose name does not exist: the send fails in words.
+    allow_hosts(app, "no-such-host.invalid")
+    account = _account()
+    account.smtp_host, account.smtp_port, account.smtp_security = "no-such-host.invalid", 25, "ssl"
+    db.session.commit()
+    message = _send_after(sally_mail)
     assert message.status == "failed"
     assert message.status_reason == (
         "The mail server name “no-such-host.invalid” could not be found. Check the server."
@@ -341,8 +366,9 @@ def test_tls_mismatch_ssl_on_a_plain_port(sally_mail, mail_servers):
 
 
 @pytest.fixture
-def smtp_without_tls():
-    """An SMTP server that offers no STARTTLS (the stand-in's offers it, as Microsoft's does)."""
+def smtp_without_tls(app):
+    """An SMTP server that offers no STARTTLS (the stand-in's offers it, as Microsoft's does);
+    listed in MAIL_ALLOWED_HOSTS."""
     from aiosmtpd.controller import Controller
 
     class Sink:
@@ -350,6 +376,7 @@ def smtp_without_tls():
             return "250 OK"
 
     controller = Controller(Sink(), hostname="127.0.0.1", port=free_port())
+    allow_hosts(app, f"127.0.0.1:{controller.port}")
     controller.start()
     yield controller.port
     controller.stop()
@@ -452,3 +479,137 @@ def test_another_user_cannot_open_or_retry_my_message(sally_mail, make_user, aut
     auth.login("max", "max-password1")
     assert sally_mail.get(f"/emails/{message.id}").status_code == 404
     assert sally_mail.post(f"/emails/{message.id}/retry").status_code == 404
+
+
+# --- input that cannot become a header, and accounts that cannot send ----------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "words"),
+    [
+        ({"from_name": "Sally\r\nBcc: spy@evil.example"}, "from_name", "must be one line"),
+        ({"from_name": "Sally\nBronsen"}, "from_name", "must be one line"),
+        (
+            {"email_provider": "other", "username": "sally", "password": "pw"},
+            "username",
+            "Enter the username as an email address",
+        ),
+        (
+            {"email_provider": "other", "username": "sally@", "password": "pw"},
+            "username",
+            "Enter the username as an email address",
+        ),
+    ],
+)
+def test_sender_fields_that_cannot_be_headers_are_refused(
+    auth, client, app, overrides, field, words
+):
+    auth.login()
+    response = client.post("/emails/settings/outbound", data=smtp_settings(587, **overrides))
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert words in page and f'id="{field}-errors"' in page
+    assert db.session.scalar(select(func.count(MailAccount.id))) == 0
+
+
+def test_a_stored_from_name_with_a_line_break_fails_the_message_in_words(sally_mail, mailctl):
+    account = _account()
+    account.from_name = "Sally\r\nBcc: spy@evil.example"  # saved before the form refused it
+    db.session.commit()
+    message = _send_after(sally_mail)
+    assert message.status == "failed"
+    assert message.status_reason.startswith("The message could not be built:")
+    assert "Check the From Name" in message.status_reason
+    assert mailctl.outbox() == []
+
+
+def _not_authorized(client):
+    client.post("/emails/settings/deauthorize/mail")
+
+
+def _graph_not_authorized(client):
+    data = smtp_settings(_account().smtp_port, send_via="graph")
+    assert client.post("/emails/settings/outbound", data=data).status_code == 302
+
+
+def _no_sender_address(_client):
+    account = _account()
+    account.authorized_email = ""
+    db.session.commit()
+
+
+def _other_without_password(_client):
+    account = _account()
+    account.email_provider, account.username, account.password_encrypted = "other", ADELE_MAIL, ""
+    db.session.commit()
+
+
+@pytest.mark.parametrize(
+    ("break_it", "words"),
+    [
+        (_not_authorized, "Exchange Online is Not Authorized: press Authorize"),
+        (_graph_not_authorized, "Send via Microsoft Graph is Not Authorized"),
+        (_no_sender_address, "There is no sender address yet"),
+        (_other_without_password, "Enter the SMTP password and save."),
+    ],
+)
+def test_send_test_email_is_refused_up_front_when_the_account_cannot_send(
+    sally_mail, mailctl, break_it, words
+):
+    break_it(sally_mail)
+    response = sally_mail.post("/emails/settings/test-email")
+    assert response.status_code == 302
+    page = sally_mail.get("/emails/settings").get_data(as_text=True)
+    assert f"Send Test Email cannot send yet. {words}" in page
+    assert _messages() == [] and mailctl.outbox() == []  # nothing stored, nothing sent
+
+
+# --- retry follows the system account's fallback setting as it is now ---------------------
+
+
+def _compose(client, subject: str) -> MailMessage:
+    response = client.post("/emails/compose", data={"to": "a@b.example", "subject": subject})
+    assert response.status_code == 302
+    return _messages()[-1]
+
+
+def test_retry_through_the_system_account_follows_its_fallback_setting_now(
+    auth, client, mail_app, mail_servers, mailctl, ms
+):
+    system = smtp_settings(mail_servers.smtp_port, allow_user_fallback="y")
+    auth.login("admin", "admin-password")
+    assert client.post("/admin/email/system/outbound", data=system).status_code == 302
+    authorize(client, "/admin/email/system/authorize/mail", oid=MEGAN)
+    ms.fault("smtp", "disconnect", count=2)
+    admins = _compose(client, "admin's")
+    auth.logout()
+    auth.login()
+    sallys = _compose(client, "sally's")
+    assert (admins.status, sallys.status) == ("failed", "failed")
+    assert admins.account.role == sallys.account.role == "system"
+    auth.logout()
+    auth.login("admin", "admin-password")
+    del system["allow_user_fallback"]  # users may no longer send through it
+    assert client.post("/admin/email/system/outbound", data=system).status_code == 302
+    auth.logout()
+
+    auth.login()
+    assert client.post(f"/emails/{sallys.id}/retry").status_code == 302
+    page = client.get(f"/emails/{sallys.id}").get_data(as_text=True)
+    assert "Users may no longer send through the system email account." in page
+    assert (_messages()[1].status, _messages()[1].attempts) == ("failed", 1)
+    assert mailctl.outbox() == []
+    own = smtp_settings(mail_servers.smtp_port)  # with an account of her own, it goes through it
+    assert client.post("/emails/settings/outbound", data=own).status_code == 302
+    authorize(client)
+    client.post(f"/emails/{sallys.id}/retry")
+    retried = _messages()[1]
+    assert retried.status == "sent" and retried.account.role == "personal"
+    assert [m["auth_user"] for m in mailctl.outbox()] == [ADELE_MAIL]
+    auth.logout()
+
+    auth.login("admin", "admin-password")  # an admin still may
+    client.post(f"/emails/{admins.id}/retry")
+    retried = _messages()[0]
+    assert retried.status == "sent" and retried.account.role == "system"
+    assert mailctl.outbox()[-1]["auth_user"] == "megan@contoso.example"

@@ -81,12 +81,16 @@ def _authorize_mail(client):
 
 
 @pytest.fixture
-def scan_app(app, ms, caplog):  # noqa: F811
+def scan_app(app, ms, mail_servers, caplog):  # noqa: F811
     """The app pointed at the stand-in with our Azure app registered there (not yet saved in
-    the CRM: the admin does that through the form); logs captured at DEBUG."""
+    the CRM: the admin does that through the form), its mail servers listed in
+    MAIL_ALLOWED_HOSTS; logs captured at DEBUG."""
     caplog.set_level(logging.DEBUG)
     app.config.update(
-        MICROSOFT_AUTHORITY=ms.base, MICROSOFT_GRAPH_URL=f"{ms.base}/v1.0", MAIL_TIMEOUT=5
+        MICROSOFT_AUTHORITY=ms.base,
+        MICROSOFT_GRAPH_URL=f"{ms.base}/v1.0",
+        MAIL_TIMEOUT=5,
+        MAIL_ALLOWED_HOSTS=mail_servers.allowed,
     )
     ms.control(
         "POST",
@@ -211,6 +215,8 @@ def _use_drive(sally) -> None:
 def _use_mail(sally, ms, mail_servers) -> None:  # noqa: F811
     """Authorize, send (also after a refresh), import (only with Dovecot)."""
     _ok(sally.post("/emails/settings/outbound", data=smtp_settings(mail_servers.smtp_port)), 302)
+    if mail_servers.imap_port is not None:  # before authorizing: another server drops tokens
+        _ok(sally.post("/emails/settings/inbound", data=imap_settings(mail_servers.imap_port)), 302)
     _authorize_mail(sally)
     _ok(sally.get("/emails/settings"), 200)
     sent = sally.post(
@@ -221,8 +227,6 @@ def _use_mail(sally, ms, mail_servers) -> None:  # noqa: F811
     _expire_credentials()
     _ok(sally.post("/emails/settings/test-email"), 302)
     if mail_servers.imap_port is not None:
-        inbound = imap_settings(mail_servers.imap_port)
-        _ok(sally.post("/emails/settings/inbound", data=inbound), 302)
         MailControl(ms).seed(ADELE_MAIL, count=2)
         _ok(sally.post("/emails/settings/check"), 302)
         _ok(sally.get("/emails/settings"), 200)
