@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import User
-from app.services import connectors, users
+from app.services import connectors, oauth_flow, sessions, users
 
 
 @click.group("users")
@@ -62,6 +62,18 @@ def register(app: Flask) -> None:
     app.cli.add_command(tokens_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(cleanup)
+
+
+@click.command("cleanup")
+def cleanup():
+    """Delete what must not outlive its time: secrets of expired sign-ins, old sessions (cron)."""
+    emptied = oauth_flow.purge_expired()
+    removed = sessions.purge()
+    db.session.commit()
+    click.echo(
+        f"Deleted the secrets of {emptied} expired sign-ins; removed {removed} ended sessions."
+    )
 
 
 @click.group("connector")
@@ -80,8 +92,15 @@ def connector_cli():
 @click.option("--prompt-secret", is_flag=True, help="Ask for the client secret (hidden).")
 @click.option("--tenant", default="", help="A tenant GUID or verified domain (single-tenant).")
 @click.option("--disable", is_flag=True, help="Store the settings but let nobody connect.")
-def connector_set(provider, client_id, client_secret, prompt_secret, tenant, disable):
-    """Store a connector's client ID, secret (encrypted) and tenant."""
+@click.option(
+    "--allow-anonymous-links/--no-anonymous-links",
+    default=None,
+    help="Whether Copy Link may make links anyone can open; kept when omitted.",
+)
+def connector_set(
+    provider, client_id, client_secret, prompt_secret, tenant, disable, allow_anonymous_links
+):
+    """Store a connector's client ID, secret (encrypted), tenant and link policy."""
     if prompt_secret:
         client_secret = click.prompt("Client secret", hide_input=True)
     if connectors.spec(provider) is None:
@@ -95,6 +114,7 @@ def connector_set(provider, client_id, client_secret, prompt_secret, tenant, dis
             single_tenant=bool(tenant),
             tenant=tenant,
             enabled=not disable,
+            allow_anonymous_links=allow_anonymous_links,
         )
     except connectors.ConnectorError as error:
         raise click.ClickException(error.message) from None
@@ -118,5 +138,6 @@ def connector_show(provider):
     click.echo(f"client secret: {secret}")
     click.echo(f"tenant:        {connectors.tenant_for(connector)}")
     click.echo(f"enabled:       {'yes' if connector.enabled else 'no'}")
+    click.echo(f"anyone links:  {'allowed' if connector.allow_anonymous_links else 'not allowed'}")
     click.echo(f"ready:         {'yes' if connector.is_ready else 'no'}")
     click.echo(f"redirect uri:  {connectors.redirect_uri(provider)}")

@@ -21,13 +21,17 @@ register_section(
 
 
 class ConnectorForm(FlaskForm):
-    """Client ID, write-only Client Secret, single-tenant switch with Tenant ID, Enabled."""
+    """Client ID, write-only Client Secret, single-tenant switch with Tenant ID, Enabled, and
+    whether Copy Link may make links anyone can open."""
 
     client_id = StringField("Client ID", validators=[Optional(), Length(max=200)])
     client_secret = PasswordField("Client Secret", validators=[Optional(), Length(max=500)])
     single_tenant = BooleanField("Single-tenant application")
     tenant = StringField("Tenant ID", validators=[Optional(), Length(max=200)])
     enabled = BooleanField("Enabled", default=True)
+    allow_anonymous_links = BooleanField(
+        "Users may create links that anyone can open (Anyone with the link)"
+    )
     submit = SubmitField("Save")
 
 
@@ -61,6 +65,7 @@ def connector_edit(provider: str):
                 single_tenant=form.single_tenant.data,
                 tenant=form.tenant.data or "",
                 enabled=form.enabled.data,
+                allow_anonymous_links=form.allow_anonymous_links.data,
             )
         except connectors.ConnectorError as error:
             form[error.field or "client_id"].errors.append(error.message)
@@ -78,6 +83,9 @@ def connector_edit(provider: str):
         form=form,
         test_form=ConfirmForm(),
         redirect_uri=connectors.redirect_uri(provider),
+        secret_unreadable=connector is not None
+        and connector.has_secret
+        and not connectors.secret_readable(connector),
         standin=connectors.points_at_standin(),
     ), status
 

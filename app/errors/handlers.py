@@ -7,6 +7,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.extensions import db
+from app.services.crypto import DecryptionError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,17 @@ def register(app: Flask) -> None:
             400,
             "The form expired or was not sent from this site. "
             "Please reload the page and try again.",
+        )
+
+    @app.errorhandler(DecryptionError)
+    def _unreadable(error):
+        # Every place that decrypts handles this itself; this is the net under them.
+        log.error("A stored secret no configured key opens, on %s %s", request.method, request.path)
+        db.session.rollback()
+        return error_response(
+            409,
+            "A stored secret can no longer be read with the configured encryption keys. "
+            "Ask your administrator: the secret must be entered again, or the old key restored.",
         )
 
     @app.errorhandler(HTTPException)

@@ -6,10 +6,12 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from app.extensions import db
 from app.forms import ConfirmForm
+from app.models import User
 from app.models.oauth_flow import CONFIRM, PENDING
 from app.oauth import bp
-from app.services import connectors, external_accounts, oauth_flow
+from app.services import connectors, oauth_flow
 
 
 def _no_coop(response):
@@ -83,18 +85,24 @@ def status(flow_id: str):
 @bp.route("/oauth/flows/<flow_id>/confirm", methods=["GET", "POST"])
 @login_required
 def confirm(flow_id: str):
-    """A different account signed in on Reauthenticate: replace the connected one, or keep it."""
+    """A held sign-in (acting for another user, or another identity than the connected one):
+    show who signed in beside whose account it is for; store it, or Cancel and delete it."""
     flow = _flow_or_404(flow_id)
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
+        accept = request.form.get("decision") == "confirm"
         try:
-            message = external_accounts.confirm_replacement(
-                current_user, flow, replace=request.form.get("decision") == "replace"
-            )
+            oauth_flow.confirm(flow, accept=accept)
         except oauth_flow.FlowError as error:
-            message = error.message
-        flash(message, "success" if flow.status == "done" else "info")
+            flash(error.message, "error")
+            return redirect(flow.return_url)
+        kind = "success" if flow.status == "done" else ("error" if accept else "info")
+        flash(flow.message, kind)
         return redirect(flow.return_url)
-    if flow.status != CONFIRM:
+    held = oauth_flow.held_sign_in(flow)
+    if held is None:
+        if flow.status == CONFIRM:
+            flash("This choice expired, so nothing was stored. Please connect again.", "info")
         return redirect(flow.return_url)
-    return render_template("oauth/confirm.html", flow=flow, form=form)
+    subject = db.session.get(User, flow.target_user_id)
+    return render_template("oauth/confirm.html", flow=flow, form=form, held=held, subject=subject)

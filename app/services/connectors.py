@@ -45,6 +45,17 @@ class ConnectorError(Exception):
         self.field = field
 
 
+class SecretUnreadable(ConnectorError):
+    """The stored client secret opens with none of the configured keys: the admin re-enters it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The connector's client secret can no longer be read (the encryption keys changed). "
+            "Ask your administrator to enter it again in Admin > Connectors.",
+            "client_secret",
+        )
+
+
 def spec(provider: str) -> ConnectorSpec | None:
     """The registry entry of a provider, or None."""
     return REGISTRY.get(provider)
@@ -102,8 +113,10 @@ def save(
     single_tenant: bool,
     tenant: str,
     enabled: bool,
+    allow_anonymous_links: bool | None = None,
 ) -> list[str]:
-    """Store the configuration; a blank secret keeps the old one. Returns the changed fields."""
+    """Store the configuration; a blank secret, and `allow_anonymous_links=None`, keep the stored
+    value. Returns the changed fields."""
     client_id = client_id.strip()
     if not client_id:
         raise ConnectorError("Enter the Client ID of your Azure app registration.", "client_id")
@@ -115,10 +128,24 @@ def save(
         )
     if connector is None:
         connector = Connector(
-            provider=provider, client_id="", enabled=True, single_tenant=False, tenant="common"
+            provider=provider,
+            client_id="",
+            enabled=True,
+            single_tenant=False,
+            tenant="common",
+            allow_anonymous_links=False,
         )
         db.session.add(connector)
-    changed = _apply(connector, client_id, single_tenant, tenant, enabled)
+    if allow_anonymous_links is None:
+        allow_anonymous_links = connector.allow_anonymous_links
+    changed = _apply(
+        connector,
+        client_id=client_id,
+        single_tenant=single_tenant,
+        tenant=tenant,
+        enabled=enabled,
+        allow_anonymous_links=allow_anonymous_links,
+    )
     if client_secret:
         connector.client_secret_encrypted = crypto.encrypt(client_secret.strip())
         connector.secret_set_at = utcnow()
@@ -131,14 +158,9 @@ def save(
     return changed
 
 
-def _apply(connector: Connector, client_id: str, single: bool, tenant: str, enabled: bool):
+def _apply(connector: Connector, **values) -> list[str]:
     changed = []
-    for name, value in (
-        ("client_id", client_id),
-        ("single_tenant", single),
-        ("tenant", tenant),
-        ("enabled", enabled),
-    ):
+    for name, value in values.items():
         if getattr(connector, name) != value:
             setattr(connector, name, value)
             changed.append(name)
@@ -146,8 +168,19 @@ def _apply(connector: Connector, client_id: str, single: bool, tenant: str, enab
 
 
 def client_secret(connector: Connector) -> str:
-    """The decrypted client secret, for the token endpoint only."""
-    return crypto.decrypt(connector.client_secret_encrypted)
+    """The decrypted client secret, for the token endpoint only (raises SecretUnreadable)."""
+    try:
+        return crypto.decrypt(connector.client_secret_encrypted)
+    except crypto.DecryptionError as error:
+        raise SecretUnreadable() from error
+
+
+def secret_readable(connector: Connector | None) -> bool:
+    """Whether a stored client secret still opens with the configured keys."""
+    try:
+        return connector is not None and bool(client_secret(connector))
+    except SecretUnreadable:
+        return False
 
 
 def test_connection(provider: str) -> str:

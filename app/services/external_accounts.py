@@ -8,7 +8,7 @@ from app.extensions import db
 from app.models import ExternalAccount, OAuthFlow, User
 from app.models.base import utcnow
 from app.models.external_account import CONNECTED, NEEDS_RECONNECT, NOT_CONNECTED
-from app.services import audit, connectors, oauth_flow, tokens
+from app.services import audit, connectors, identities, oauth_flow, tokens
 
 PURPOSE = "onedrive"
 
@@ -116,68 +116,89 @@ def delete(actor: User, account: ExternalAccount) -> None:
     db.session.commit()
 
 
-def _same_identity(account: ExternalAccount, claims: dict) -> bool:
-    return not account.object_id or (
-        account.tenant_id == claims["tid"] and account.object_id == claims["oid"]
+def identity_owner(provider: str, tenant_id: str, object_id: str, except_user_id: int):
+    """The other CRM user whose External Account holds this provider identity, or None."""
+    return db.session.scalar(
+        select(User)
+        .join(ExternalAccount, ExternalAccount.user_id == User.id)
+        .where(
+            ExternalAccount.provider == provider,
+            ExternalAccount.tenant_id == tenant_id,
+            ExternalAccount.object_id == object_id,
+            ExternalAccount.user_id != except_user_id,
+        )
+        .limit(1)
     )
 
 
-def complete(flow: OAuthFlow, result: oauth_flow.SignInResult) -> None:
-    """Store a verified sign-in on the flow's account, or hold it when another account
-    signed in than the one connected (the user decides)."""
+def _flow_account(flow: OAuthFlow) -> ExternalAccount:
     account = db.session.get(ExternalAccount, flow.account_id) if flow.account_id else None
     if account is None or account.user_id != flow.target_user_id:
         raise oauth_flow.FlowError("The external account was deleted meanwhile; nothing stored.")
+    return account
+
+
+def review(flow: OAuthFlow, result: oauth_flow.SignInResult) -> oauth_flow.Review:
+    """Refuse an identity connected to another user's External Account; ask first when acting
+    for another user or when another identity signed in than the one connected."""
+    account = _flow_account(flow)
     claims = result.claims
-    if not _same_identity(account, claims):
-        oauth_flow.hold_for_confirmation(
-            flow,
-            result,
+    label = connectors.REGISTRY[account.provider].label
+    identities.refuse_taken(
+        flow,
+        result,
+        identity_owner(account.provider, str(claims["tid"]), str(claims["oid"]), account.user_id),
+        label,
+    )
+    notes = list(identities.acting_for_notes(flow, result, account.user, f"{label} (OneDrive)"))
+    replacing = account.object_id and (account.tenant_id, account.object_id) != (
+        claims["tid"],
+        claims["oid"],
+    )
+    if replacing:
+        notes.append(
             f"{account.display_name} ({account.username}) is connected, but "
-            f"{claims.get('name', '')} ({claims.get('preferred_username', '')}) signed in.",
+            f"{result.name} ({result.username}) signed in."
+        )
+    if not notes:
+        return oauth_flow.Review()
+    if flow.actor_id != flow.target_user_id:
+        return identities.acting_for_review(notes, result, account.user)
+    return oauth_flow.Review(
+        tuple(notes),
+        confirm_label=f"Replace with {result.name or result.username}",
+        cancel_label="Keep the connected account",
+        heading="Another account signed in",
+        cancel_message=f"Kept {account.username}; nothing was changed.",
+    )
+
+
+def store(flow: OAuthFlow, result: oauth_flow.SignInResult) -> str:
+    """Write the identity and the tokens (under the credential's refresh lock, so a refresh
+    running now cannot overwrite the new grant); record who connected it and for whom."""
+    account = _flow_account(flow)
+    with tokens.exclusive(account):
+        claims = result.claims
+        reauth = account.status != NOT_CONNECTED and bool(account.object_id)
+        account.tenant_id, account.object_id = str(claims["tid"]), str(claims["oid"])
+        account.display_name = result.name[:200]
+        account.username = result.username[:254]
+        account.status, account.status_reason = CONNECTED, ""
+        account.connected_at = utcnow()
+        account.connected_by_id = flow.actor_id
+        account.updated_at = utcnow()
+        tokens.store(account, PURPOSE, result.tokens)
+        actor = db.session.get(User, flow.actor_id)
+        on_behalf = "" if flow.actor_id == account.user_id else " on behalf of the user"
+        audit.record(
+            actor,
+            "external_account.reauthenticated" if reauth else "external_account.connected",
+            target=account.user,
+            detail=f"{account.provider}: {account.username}{on_behalf}",
         )
         db.session.commit()
-        return
-    apply(flow, account, result)
-
-
-def apply(flow: OAuthFlow, account: ExternalAccount, result: oauth_flow.SignInResult) -> None:
-    """Write the identity and the tokens; record who connected it and for whom; commit."""
-    claims = result.claims
-    reauth = account.status != NOT_CONNECTED and bool(account.object_id)
-    account.tenant_id, account.object_id = str(claims["tid"]), str(claims["oid"])
-    account.display_name = str(claims.get("name", ""))[:200]
-    account.username = str(claims.get("preferred_username") or claims.get("email") or "")[:254]
-    account.status, account.status_reason = CONNECTED, ""
-    account.connected_at = utcnow()
-    account.connected_by_id = flow.actor_id
-    account.updated_at = utcnow()
-    tokens.store(account, PURPOSE, result.tokens)
-    actor = db.session.get(User, flow.actor_id)
-    on_behalf = "" if flow.actor_id == account.user_id else " on behalf of the user"
-    audit.record(
-        actor,
-        "external_account.reauthenticated" if reauth else "external_account.connected",
-        target=account.user,
-        detail=f"{account.provider}: {account.username}{on_behalf}",
-    )
     label = connectors.REGISTRY[account.provider].label
-    oauth_flow.succeed(flow, f"{label} account {account.username} is connected.")
-    db.session.commit()
+    return f"{label} account {account.username} is connected."
 
 
-def confirm_replacement(user: User, flow: OAuthFlow, replace: bool) -> str:
-    """The user decided about a different account: replace the connected one, or keep it."""
-    account = db.session.get(ExternalAccount, flow.account_id) if flow.account_id else None
-    result = oauth_flow.take_pending_result(flow)
-    if account is None or result is None:
-        raise oauth_flow.FlowError("This choice expired. Please reauthenticate again.")
-    if not replace:
-        oauth_flow.decline(flow, f"Kept {account.username}; nothing was changed.")
-        return flow.message
-    account.object_id = ""  # the user chose the new identity
-    apply(flow, account, result)
-    return flow.message
-
-
-oauth_flow.register_completion(PURPOSE, complete)
+oauth_flow.register_completion(PURPOSE, oauth_flow.Completion(review, store))

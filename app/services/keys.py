@@ -4,7 +4,7 @@ can then be removed. Each area registers its encrypted columns here."""
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import Connector, Credential, OAuthFlow
@@ -34,7 +34,10 @@ class RotationReport:
 
 def count_rows() -> int:
     """Rows to visit, for a progress bar."""
-    return sum(db.session.query(model).count() for model, _ in ENCRYPTED_COLUMNS)
+    return sum(
+        db.session.scalar(select(func.count()).select_from(model)) or 0
+        for model, _ in ENCRYPTED_COLUMNS
+    )
 
 
 def rotate_all(batch_size: int = 500, progress: Callable[[int], None] | None = None):
@@ -47,34 +50,48 @@ def rotate_all(batch_size: int = 500, progress: Callable[[int], None] | None = N
 
 
 def _rotate_model(model, columns, batch_size, report, progress) -> None:
-    key = model.__mapper__.primary_key[0]
+    table = model.__table__
+    key = next(iter(table.primary_key.columns))
     last = None
     while True:
-        statement = select(model).order_by(key).limit(batch_size)
+        statement = select(key, *(table.c[c] for c in columns)).order_by(key).limit(batch_size)
         if last is not None:
             statement = statement.where(key > last)
-        rows = db.session.scalars(statement).all()
+        rows = db.session.execute(statement).all()
         if not rows:
             return
         for row in rows:
-            _rotate_row(model, row, columns, report)
-        last = getattr(rows[-1], key.name)
+            for column in columns:
+                _rotate_value(table, key, row[0], column, row._mapping[column], report)
+        last = rows[-1][0]
         db.session.commit()
         if progress:
             progress(len(rows))
 
 
-def _rotate_row(model, row, columns, report) -> None:
-    for column in columns:
-        value = getattr(row, column)
+def _rotate_value(table, key, ident, column: str, value: str, report, tries: int = 5) -> None:
+    """Re-encrypt one value by compare-and-swap: the UPDATE only lands while the column still
+    holds what was read, so a refresh or a save that wrote meanwhile is never undone; its new
+    value is read and rotated instead (a writer always encrypts with the first key anyway)."""
+    keep = {"updated_at": table.c.updated_at} if "updated_at" in table.c else {}
+    for _ in range(tries):
         if not value:
-            continue
+            return
         try:
-            setattr(row, column, crypto.rotate(value))
-            report.rotated += 1
+            rotated = crypto.rotate(value)
         except crypto.DecryptionError:
-            ident = getattr(row, model.__mapper__.primary_key[0].name)
             report.failures.append(
-                f"{model.__tablename__} id={ident} {column}: no configured "
+                f"{table.name} id={ident} {column}: no configured "
                 "key decrypts it (unknown key or corrupt value)"
             )
+            return
+        swapped = db.session.execute(
+            update(table)
+            .where(key == ident, table.c[column] == value)
+            .values({column: rotated, **keep})
+        ).rowcount
+        if swapped:
+            report.rotated += 1
+            return
+        value = db.session.scalar(select(table.c[column]).where(key == ident))
+    report.failures.append(f"{table.name} id={ident} {column}: kept changing; run rotate again")

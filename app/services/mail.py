@@ -9,6 +9,7 @@ a failure never loses it, and it can be retried."""
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
@@ -34,7 +35,17 @@ from app.models.mail import (
     SENT,
     SYSTEM,
 )
-from app.services import audit, crypto, keys, microsoft, oauth_flow, token_jobs, tokens
+from app.services import (
+    audit,
+    crypto,
+    identities,
+    keys,
+    mail_hosts,
+    microsoft,
+    oauth_flow,
+    token_jobs,
+    tokens,
+)
 from app.services.mail_protocols import (
     AuthRejected,
     MailError,
@@ -84,8 +95,9 @@ def _server_default(setting: str, fallback: tuple[str, int, str]) -> tuple[str, 
 
 def new_account(role: str, user: User | None = None) -> MailAccount:
     """An unsaved account pre-filled for Exchange Online (servers editable)."""
-    smtp = _server_default("MAIL_DEFAULT_SMTP", microsoft.EXCHANGE_SMTP)
-    imap = _server_default("MAIL_DEFAULT_IMAP", microsoft.EXCHANGE_IMAP)
+    exchange_smtp, exchange_imap = microsoft.exchange_servers()
+    smtp = _server_default("MAIL_DEFAULT_SMTP", exchange_smtp)
+    imap = _server_default("MAIL_DEFAULT_IMAP", exchange_imap)
     return MailAccount(
         slot=_slot(role, user),
         role=role,
@@ -132,6 +144,40 @@ def _check_server(host: str, port: int, security: str, field: str) -> str:
     return host
 
 
+def _check_destination(host: str, port: int, exchange: bool, prefix: str) -> None:
+    """Refuse a host or port a mail account may not use (field `{prefix}_host`/`_port`)."""
+    try:
+        mail_hosts.destination(
+            host, port, exchange=exchange, timeout=current_app.config["MAIL_TIMEOUT"]
+        )
+    except mail_hosts.HostRefused as error:
+        raise MailSettingsError(error.message, f"{prefix}_{error.field}") from error
+
+
+def _holds_mail_authorization(account: MailAccount) -> bool:
+    return account.id is not None and (
+        account.credential is not None or bool(account.authorized_email)
+    )
+
+
+def _check_sender(settings: "OutboundSettings", other: bool) -> None:
+    """From Name is one header line; an Other account's username is its sender address."""
+    if any(c in settings.from_name for c in "\r\n"):
+        raise MailSettingsError("The From Name must be one line, without line breaks.", "from_name")
+    if not other:
+        return
+    username = settings.username.strip()
+    if not username:
+        raise MailSettingsError("Enter the username of the SMTP account.", "username")
+    try:
+        validate_email(username, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise MailSettingsError(
+            "Enter the username as an email address, like name@example.com: it is the sender.",
+            "username",
+        ) from error
+
+
 @dataclass
 class OutboundSettings:
     """What Email Settings' outbound form says."""
@@ -147,16 +193,22 @@ class OutboundSettings:
     allow_user_fallback: bool = False
 
 
-def save_outbound(actor: User, account: MailAccount, settings: OutboundSettings) -> None:
-    """Store the outbound settings (a blank password keeps the stored one); audited."""
+def save_outbound(actor: User, account: MailAccount, settings: OutboundSettings) -> str:
+    """Store the outbound settings (a blank password keeps the stored one); audited. Another
+    SMTP server, or leaving Exchange Online, removes the stored Exchange Online authorization
+    (its token never follows the settings elsewhere): the returned notice says so, else ""."""
     host = _check_server(
         settings.smtp_host, settings.smtp_port, settings.smtp_security, "smtp_host"
     )
     other = settings.email_provider == OTHER
-    if other and not settings.username.strip():
-        raise MailSettingsError("Enter the username of the SMTP account.", "username")
+    _check_sender(settings, other)
     if other and not (settings.password or account.password_encrypted):
         raise MailSettingsError("Enter the password of the SMTP account.", "password")
+    _check_destination(host, int(settings.smtp_port), not other, "smtp")
+    notice = ""
+    if _holds_mail_authorization(account) and (other or host != account.smtp_host.lower()):
+        why = "the Email Provider changed to Other" if other else f"the SMTP server is now {host}"
+        notice = _drop_authorization(actor, account, why)
     account = _saved(account)
     account.email_provider = OTHER if other else EXCHANGE_ONLINE
     account.from_name = settings.from_name.strip()[:200]
@@ -170,6 +222,7 @@ def save_outbound(actor: User, account: MailAccount, settings: OutboundSettings)
         account.allow_user_fallback = bool(settings.allow_user_fallback)
     _record(actor, account, "mail.settings_saved", f"outbound: {account.smtp_host}")
     db.session.commit()
+    return notice
 
 
 @dataclass
@@ -180,16 +233,29 @@ class InboundSettings:
     imap_port: int
     imap_security: str
     imap_folder: str
+    import_enabled: bool = False
 
 
-def save_inbound(actor: User, account: MailAccount, settings: InboundSettings) -> None:
-    """Store the IMAP settings; another server or folder starts the import state afresh."""
+def import_by_default(account: MailAccount) -> bool:
+    """Whether the inbound form starts with Import into Emails on: only for a group mailbox
+    not saved yet (importing is its purpose); a person's mailbox is imported only on request."""
+    return account.id is None and account.role == GROUP
+
+
+def save_inbound(actor: User, account: MailAccount, settings: InboundSettings) -> str:
+    """Store the IMAP settings and whether to import; another server or folder starts the
+    import state afresh, and another server removes the stored Exchange Online authorization
+    (the returned notice says so, else "")."""
     host = _check_server(
         settings.imap_host, settings.imap_port, settings.imap_security, "imap_host"
     )
     folder = (settings.imap_folder or "").strip() or "INBOX"
     if len(folder) > 200 or any(ord(c) < 32 for c in folder) or '"' in folder:
         raise MailSettingsError("Enter a folder name like INBOX.", "imap_folder")
+    _check_destination(host, int(settings.imap_port), account.uses_oauth, "imap")
+    notice = ""
+    if _holds_mail_authorization(account) and host != account.imap_host.lower():
+        notice = _drop_authorization(actor, account, f"the IMAP server is now {host}")
     account = _saved(account)
     moved = (host, int(settings.imap_port), folder) != (
         account.imap_host,
@@ -200,8 +266,11 @@ def save_inbound(actor: User, account: MailAccount, settings: InboundSettings) -
     account.imap_security, account.imap_folder = settings.imap_security, folder
     if moved:
         account.sync_folder, account.sync_uidvalidity, account.sync_last_uid = "", None, 0
-    _record(actor, account, "mail.settings_saved", f"inbound: {host} {folder}")
+    account.import_enabled = bool(settings.import_enabled)
+    turned = "on" if account.import_enabled else "off"
+    _record(actor, account, "mail.settings_saved", f"inbound: {host} {folder}, import {turned}")
     db.session.commit()
+    return notice
 
 
 def _record(actor: User | None, account: MailAccount, action: str, detail: str) -> None:
@@ -250,67 +319,120 @@ def _flow_account(flow: OAuthFlow) -> MailAccount:
     return account
 
 
+WHAT = {PURPOSE: "SMTP and IMAP", GRAPH_PURPOSE: "Microsoft Graph"}
+
+
+def personal_identity_owner(tenant_id: str, object_id: str, except_user_id: int) -> User | None:
+    """The other CRM user whose personal mail authorization (SMTP/IMAP or Graph) holds this
+    Microsoft identity, or None; the system and group mailboxes are nobody's."""
+    mailbox = select(User).join(MailAccount, MailAccount.user_id == User.id)
+    personal = (MailAccount.role == PERSONAL, MailAccount.user_id != except_user_id)
+    direct = mailbox.where(
+        *personal, MailAccount.tenant_id == tenant_id, MailAccount.object_id == object_id
+    )
+    graph = mailbox.join(
+        MailGraphAuthorization, MailGraphAuthorization.mail_account_id == MailAccount.id
+    ).where(
+        *personal,
+        MailGraphAuthorization.tenant_id == tenant_id,
+        MailGraphAuthorization.object_id == object_id,
+    )
+    return db.session.scalar(direct.limit(1)) or db.session.scalar(graph.limit(1))
+
+
+def review(flow: OAuthFlow, result: oauth_flow.SignInResult) -> oauth_flow.Review:
+    """Refuse an identity authorized for another user's own mailbox; ask first when acting for
+    another user."""
+    account = _flow_account(flow)
+    if account.role == PERSONAL:
+        owner = personal_identity_owner(
+            str(result.claims["tid"]), str(result.claims["oid"]), account.user_id
+        )
+        identities.refuse_taken(flow, result, owner, "Microsoft")
+    what = f"email ({WHAT[flow.purpose]})"
+    notes = identities.acting_for_notes(flow, result, account.user, what)
+    if not notes:
+        return oauth_flow.Review()
+    return identities.acting_for_review(notes, result, account.user)
+
+
 def _apply_identity(owner, flow: OAuthFlow, result: oauth_flow.SignInResult) -> str:
     claims = result.claims
-    email = str(claims.get("preferred_username") or claims.get("email") or "")[:254]
     previous = owner.authorized_email
     owner.tenant_id, owner.object_id = str(claims["tid"]), str(claims["oid"])
-    owner.authorized_email, owner.authorized_name = email, str(claims.get("name", ""))[:200]
+    owner.authorized_email, owner.authorized_name = result.username[:254], result.name[:200]
     owner.status, owner.status_reason = CONNECTED, ""
     owner.authorized_at, owner.authorized_by_id = utcnow(), flow.actor_id
     return previous
 
 
-def complete(flow: OAuthFlow, result: oauth_flow.SignInResult) -> None:
-    """A verified sign-in for SMTP/IMAP: the tokens become this mail account's own."""
+def store(flow: OAuthFlow, result: oauth_flow.SignInResult) -> str:
+    """The verified sign-in becomes the mail account's own authorization: SMTP/IMAP tokens on
+    the account, Graph sendMail tokens on its Graph authorization (under their refresh lock)."""
     account = _flow_account(flow)
-    previous = _apply_identity(account, flow, result)
-    tokens.store(account, PURPOSE, result.tokens)
-    _finish(flow, account, "SMTP and IMAP", previous)
+    if flow.purpose == GRAPH_PURPOSE:
+        owner = account.graph_authorization or MailGraphAuthorization(
+            provider=account.provider, status=NOT_CONNECTED
+        )
+        account.graph_authorization = owner
+    else:
+        owner = account
+    with tokens.exclusive(owner):
+        previous = _apply_identity(owner, flow, result)
+        tokens.store(owner, flow.purpose, result.tokens)
+        email, what = owner.authorized_email, WHAT[flow.purpose]
+        actor = db.session.get(User, flow.actor_id)
+        changed = f" (was {previous})" if previous and previous != email else ""
+        on_behalf = " on behalf of the user" if account.user_id not in (None, flow.actor_id) else ""
+        _record(actor, account, "mail.authorized", f"{what}: {email}{changed}{on_behalf}")
+        db.session.commit()
+    return f"Authorized {email} for {what}."
 
 
-def complete_graph(flow: OAuthFlow, result: oauth_flow.SignInResult) -> None:
-    """A verified sign-in for Graph sendMail: stored apart, on the Graph authorization."""
-    account = _flow_account(flow)
-    graph = account.graph_authorization or MailGraphAuthorization(
-        provider=account.provider, status=NOT_CONNECTED
-    )
-    account.graph_authorization = graph
-    previous = _apply_identity(graph, flow, result)
-    tokens.store(graph, GRAPH_PURPOSE, result.tokens)
-    _finish(flow, account, "Microsoft Graph", previous, graph.authorized_email)
-
-
-def _finish(flow, account, what: str, previous: str, email: str | None = None) -> None:
-    email = email or account.authorized_email
-    actor = db.session.get(User, flow.actor_id)
-    changed = f" (was {previous})" if previous and previous != email else ""
-    on_behalf = " on behalf of the user" if account.user_id not in (None, flow.actor_id) else ""
-    _record(actor, account, "mail.authorized", f"{what}: {email}{changed}{on_behalf}")
-    oauth_flow.succeed(flow, f"Authorized {email} for {what}.")
-    db.session.commit()
-
-
-def deauthorize(actor: User, account: MailAccount, purpose: str) -> None:
-    """Forget an authorization and its tokens."""
+def deauthorize(actor: User, account: MailAccount, purpose: str, reason: str = "") -> None:
+    """Forget an authorization: its tokens and the identity that signed in."""
     owner = account if purpose == PURPOSE else account.graph_authorization
     if owner is None:
         return
     email = owner.authorized_email
     owner.credential = None
     owner.status, owner.status_reason, owner.authorized_email = NOT_CONNECTED, "", ""
-    _record(actor, account, "mail.deauthorized", f"{purpose}: {email}")
+    owner.authorized_name, owner.tenant_id, owner.object_id = "", "", ""
+    why = f" ({reason})" if reason else ""
+    _record(actor, account, "mail.deauthorized", f"{purpose}: {email}{why}")
     db.session.commit()
 
 
-oauth_flow.register_completion(PURPOSE, complete)
-oauth_flow.register_completion(GRAPH_PURPOSE, complete_graph)
+def _drop_authorization(actor: User, account: MailAccount, why: str) -> str:
+    """Settings that would send the Exchange Online token elsewhere remove its authorization
+    (tokens deleted, audited with why) before they are stored; the notice for the user."""
+    deauthorize(actor, account, PURPOSE, reason=why)
+    return (
+        f"The Exchange Online authorization was removed and its tokens deleted because {why}. "
+        "Authorize again to send and import through the new settings."
+    )
+
+
+oauth_flow.register_completion(PURPOSE, oauth_flow.Completion(review, store))
+oauth_flow.register_completion(GRAPH_PURPOSE, oauth_flow.Completion(review, store))
 token_jobs.register_owner_relation("mail_account")
 token_jobs.register_owner_relation("mail_graph")
 keys.register_encrypted(MailAccount, "password_encrypted")
 
 
 # --- tokens with one refresh after a rejection -------------------------------------------------
+
+
+def stored_password(account: MailAccount) -> str:
+    """The Other account's password in clear; one no configured key opens is a MailError that
+    says to enter it again (never a 500)."""
+    try:
+        return crypto.decrypt(account.password_encrypted)
+    except crypto.DecryptionError as error:
+        raise MailError(
+            "The stored password of this mail account can no longer be read (the encryption "
+            "keys changed). Enter it again in the mail settings."
+        ) from error
 
 
 def with_token(owner, purpose: str, attempt):
@@ -380,15 +502,31 @@ def split_recipients(value: str) -> list[str]:
     return [part.strip() for part in parts if part.strip()]
 
 
+def sending_problem(account: MailAccount | None) -> str | None:
+    """Why the account cannot send now, in words that say what to do; None when it can."""
+    if account is None or account.id is None:
+        return "Save the outbound settings first."
+    if not account.uses_oauth:
+        if not account.username:
+            return "Enter the username of the SMTP account and save."
+        return None if account.password_encrypted else "Enter the SMTP password and save."
+    if account.sends_via_graph:
+        graph = account.graph_authorization
+        if graph is None or not graph.is_authorized:
+            return (
+                "Send via Microsoft Graph is Not Authorized: press Authorize under Microsoft "
+                "Graph authorization first."
+            )
+    elif not account.is_authorized:
+        return "Exchange Online is Not Authorized: press Authorize on this page first."
+    if not account.sender_address:
+        return "There is no sender address yet: authorize the mailbox first."
+    return None
+
+
 def is_usable(account: MailAccount | None) -> bool:
     """The account can send now (settings saved and, for Exchange Online, authorized)."""
-    if account is None or account.id is None:
-        return False
-    if not account.uses_oauth:
-        return bool(account.username and account.password_encrypted)
-    if account.sends_via_graph:
-        return account.graph_authorization is not None and account.graph_authorization.is_authorized
-    return account.is_authorized
+    return sending_problem(account) is None
 
 
 def sending_account(user: User) -> MailAccount:
@@ -439,7 +577,11 @@ def compose(
 
 
 def send_test(actor: User, account: MailAccount) -> MailMessage:
-    """Send Test Email to the account's own address (stored like any other message)."""
+    """Send Test Email to the account's own address (stored like any other message); an
+    account that cannot send is refused up front, and nothing is stored."""
+    problem = sending_problem(account)
+    if problem:
+        raise MailSettingsError(f"Send Test Email cannot send yet. {problem}", status=409)
     address = account.sender_address or actor.email
     return compose(
         actor,
@@ -469,12 +611,30 @@ def retry(actor: User, message: MailMessage) -> MailMessage:
     """Send a failed message again through its account (or the sender's current one)."""
     if not can_retry(message):
         raise MailSettingsError("Only a failed message can be sent again.", status=409)
-    account = message.account or sending_account(actor)
+    account = _retry_account(actor, message)
     message.account_id, message.from_address = account.id, _from_header(account)
     message.status, message.status_reason = SENDING, ""
     db.session.commit()
     deliver(message)
     return message
+
+
+def _retry_account(actor: User, message: MailMessage) -> MailAccount:
+    """The message's account, unless it is the system account and users may no longer send
+    through it (as it is set now; admins still may): then the sender's own usable account."""
+    account = message.account
+    if account is None:
+        return sending_account(actor)
+    if account.role != SYSTEM or account.allow_user_fallback or actor.is_admin:
+        return account
+    own = account_for(PERSONAL, actor)
+    if is_usable(own):
+        return own
+    raise MailSettingsError(
+        "Users may no longer send through the system email account. Set up your own account "
+        "in Emails > Email Settings, then send the message again.",
+        status=409,
+    )
 
 
 def _from_header(account: MailAccount) -> str:
@@ -514,6 +674,18 @@ def _mark(message: MailMessage, status: str, reason: str) -> None:
     db.session.commit()
 
 
+def _raw(account: MailAccount, message: MailMessage) -> bytes:
+    """The message as bytes; a stored header that cannot be sent (a From Name with a line
+    break, saved before that was refused) fails the message in words instead of crashing."""
+    try:
+        return _mime(account, message).as_bytes()
+    except (ValueError, TypeError, UnicodeError, MessageError) as error:
+        raise MailError(
+            f"The message could not be built: {error}. Check the From Name and the sender "
+            "address in Email Settings, then send it again."
+        ) from error
+
+
 def _mime(account: MailAccount, message: MailMessage) -> EmailMessage:
     mime = EmailMessage()
     mime["From"] = message.from_address
@@ -534,13 +706,19 @@ def _recipients(message: MailMessage) -> list[str]:
 
 
 def smtp_server(account: MailAccount) -> Server:
-    """The account's SMTP server with the configured timeout."""
+    """The account's SMTP server with the configured timeout, checked against the host rules
+    now (mail_hosts; raises HostRefused, a MailError, when it may not be used)."""
+    timeout = current_app.config["MAIL_TIMEOUT"]
+    addresses = mail_hosts.destination(
+        account.smtp_host, account.smtp_port, exchange=account.uses_oauth, timeout=timeout
+    )
     return Server(
         account.smtp_host,
         account.smtp_port,
         account.smtp_security,
-        current_app.config["MAIL_TIMEOUT"],
+        timeout,
         current_app.config["MAIL_CA_FILE"],
+        addresses,
     )
 
 
@@ -552,11 +730,11 @@ def _transmit(account: MailAccount, message: MailMessage) -> None:
     problem = security_problem(server.host, server.security)
     if problem:
         raise MailError(problem)
-    raw = _mime(account, message).as_bytes()
+    raw = _raw(account, message)
     sender = account.sender_address
     db.session.commit()
     if not account.uses_oauth:
-        login = smtp_password(account.username, crypto.decrypt(account.password_encrypted))
+        login = smtp_password(account.username, stored_password(account))
         smtp_send(server, login, sender, _recipients(message), raw)
         return
     if not account.authorized_email:

@@ -2,7 +2,10 @@
 user (and the user the result belongs to), PKCE S256, nonce, id_token checks.
 
 What to do with a successful sign-in depends on the purpose (External Accounts, email); each
-purpose registers its completion with `register_completion`."""
+purpose registers a `Completion`: `review` refuses what may not be stored (an identity that is
+another user's) and says what the person must confirm first (acting for another user, another
+identity than the connected one); `store` writes it. Until it is confirmed a sign-in is only
+held, encrypted, on the flow, and every secret of a flow is deleted once the flow is over."""
 
 import base64
 import hashlib
@@ -10,10 +13,11 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
@@ -42,8 +46,38 @@ class SignInResult:
     claims: dict
     tokens: dict
 
+    @property
+    def name(self) -> str:
+        """The display name of who signed in (shown, never trusted)."""
+        return str(self.claims.get("name", ""))
 
-Completion = Callable[[OAuthFlow, SignInResult], None]
+    @property
+    def username(self) -> str:
+        """The email or UPN of who signed in (shown, never trusted)."""
+        return str(self.claims.get("preferred_username") or self.claims.get("email") or "")
+
+
+@dataclass(frozen=True)
+class Review:
+    """What the person must confirm before a sign-in is stored; nothing to confirm when empty."""
+
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    confirm_label: str = "Confirm"
+    cancel_label: str = "Cancel"
+    heading: str = "Confirm the account"
+    cancel_message: str = "Cancelled: nothing was stored and the sign-in was discarded."
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a verified sign-in for one purpose does: `review` raises FlowError when it may not be
+    stored and says what needs confirming; `store` writes it, commits, and returns the message."""
+
+    review: Callable[[OAuthFlow, SignInResult], Review]
+    store: Callable[[OAuthFlow, SignInResult], str]
+
+
 _COMPLETIONS: dict[str, Completion] = {}
 
 
@@ -81,9 +115,14 @@ def start(
     module = spec.module
     scopes = module.purposes()[purpose].scopes
     try:
+        connectors.client_secret(connector)  # fail now, not after the user signed in
+    except connectors.SecretUnreadable as error:
+        raise FlowError(error.message, 409) from error
+    try:
         discovery = module.discover(connectors.tenant_for(connector))
     except module.MicrosoftError as error:
         raise FlowError(error.message, 502) from error
+    purge_expired()
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     verifier, challenge = _pkce_pair()
     flow = OAuthFlow(
@@ -122,16 +161,59 @@ def flow_for(flow_id: str, user: User) -> OAuthFlow | None:
 
 
 def finish(provider: str, params: dict, user: User) -> OAuthFlow:
-    """Handle the provider's redirect: claim the state once, then redeem and verify."""
+    """Handle the provider's redirect: claim the state once, redeem and verify, then store the
+    sign-in, or hold it until the person confirms (acting for another user, another identity)."""
     flow = _claim(provider, params.get("state", ""), user)
+    with _outcome(flow):
+        try:
+            result = _verify(flow, params)
+        finally:
+            flow.code_verifier_encrypted = ""  # redeemed or refused: never needed again
+        completion = _COMPLETIONS[flow.purpose]
+        check_right_to_act(flow)
+        review = completion.review(flow, result)
+        if review.notes:
+            hold_for_confirmation(flow, result, review)
+            db.session.commit()
+        else:
+            succeed(flow, completion.store(flow, result))
+    return flow
+
+
+def confirm(flow: OAuthFlow, accept: bool) -> None:
+    """The person decided about a held sign-in: store it (checked again: rights, identity), or
+    cancel and delete it. The held tokens are gone from the flow either way."""
+    if flow.status != CONFIRM:
+        raise FlowError("There is nothing to confirm for this sign-in.", 409)
+    held = held_sign_in(flow)
+    result = take_pending_result(flow)
+    if held is None or result is None:
+        _fail(flow, "This choice expired, so nothing was stored. Please connect again.")
+        raise FlowError(flow.message, 410)
+    if not accept:
+        decline(flow, held.review.cancel_message)
+        return
+    with _outcome(flow):
+        completion = _COMPLETIONS[flow.purpose]
+        check_right_to_act(flow)
+        completion.review(flow, result)
+        succeed(flow, completion.store(flow, result))
+
+
+@contextmanager
+def _outcome(flow: OAuthFlow):
+    """Turn what can go wrong while finishing a flow into its error status and message."""
     flow_id = flow.id
+    provider_error = connectors.REGISTRY[flow.provider].module.MicrosoftError
     try:
-        result = _verify(flow, params)
-        _COMPLETIONS[flow.purpose](flow, result)
+        yield
     except FlowError as error:
         db.session.rollback()
         _fail(flow, error.message)
-    except connectors.REGISTRY[provider].module.MicrosoftError as error:
+    except connectors.SecretUnreadable as error:
+        db.session.rollback()
+        _fail(flow, error.message)
+    except provider_error as error:
         db.session.rollback()
         _fail(
             flow,
@@ -147,7 +229,27 @@ def finish(provider: str, params: dict, user: User) -> OAuthFlow:
             "The CRM could not save the connection, so nothing was stored. "
             "Please try again in a moment.",
         )
-    return flow
+
+
+def check_right_to_act(flow: OAuthFlow) -> None:
+    """The person who started the flow may still store its result for its user: both are
+    active, and someone acting for another user is still an admin (checked at the end)."""
+    actor = db.session.get(User, flow.actor_id)
+    if actor is None or not actor.active:
+        raise FlowError("Your user was deactivated meanwhile; nothing was stored.", 403)
+    if flow.target_user_id == flow.actor_id:
+        return
+    if not actor.is_admin:
+        audit.record(actor, "oauth.refused", detail="no longer an admin when the sign-in ended")
+        db.session.commit()
+        raise FlowError(
+            "You are no longer an administrator, so you may not connect accounts for other "
+            "users. Nothing was stored.",
+            403,
+        )
+    target = db.session.get(User, flow.target_user_id)
+    if target is None or not target.active:
+        raise FlowError("That user was deactivated or deleted meanwhile; nothing was stored.")
 
 
 def _claim(provider: str, state: str, user: User) -> OAuthFlow:
@@ -175,6 +277,7 @@ def _claim(provider: str, state: str, user: User) -> OAuthFlow:
 
 def _fail(flow: OAuthFlow, message: str) -> None:
     flow.status, flow.message = ERROR, message
+    flow.code_verifier_encrypted = flow.pending_result_encrypted = ""
     try:
         db.session.commit()
     except SQLAlchemyError:  # the database is still refusing: the flow expires on its own
@@ -198,13 +301,20 @@ def _verify(flow: OAuthFlow, params: dict) -> SignInResult:
         raise FlowError("The sign-in answer came from an unexpected issuer; nothing was stored.")
     if not params.get("code"):
         raise FlowError("Microsoft did not send an authorization code. Please connect again.")
+    try:
+        verifier = crypto.decrypt(flow.code_verifier_encrypted)
+    except crypto.DecryptionError as error:
+        raise FlowError(
+            "This sign-in can no longer be read (the encryption keys changed). "
+            "Please connect again."
+        ) from error
     tokens = module.redeem_code(
         discovery,
         client_id=connector.client_id,
         client_secret=connectors.client_secret(connector),
         code=params["code"],
         redirect_uri=connectors.redirect_uri(flow.provider),
-        code_verifier=crypto.decrypt(flow.code_verifier_encrypted),
+        code_verifier=verifier,
         scopes=module.purposes()[flow.purpose].scopes,
     )
     if not tokens.get("access_token") or not tokens.get("id_token"):
@@ -229,32 +339,108 @@ def _verify(flow: OAuthFlow, params: dict) -> SignInResult:
 
 
 def succeed(flow: OAuthFlow, message: str) -> None:
-    """Mark the flow done (the caller's completion calls this in its transaction)."""
+    """Mark the flow done and forget its secrets (the completion committed its own work)."""
     flow.status, flow.message = DONE, message
+    flow.code_verifier_encrypted = flow.pending_result_encrypted = ""
+    db.session.commit()
 
 
-def hold_for_confirmation(flow: OAuthFlow, result: SignInResult, message: str) -> None:
-    """Keep a verified sign-in (encrypted) until the user confirms replacing an account."""
-    flow.status, flow.message = CONFIRM, message
+def hold_for_confirmation(flow: OAuthFlow, result: SignInResult, review: Review) -> None:
+    """Keep a verified sign-in (encrypted) until the person confirms it; at most until the flow
+    expires, when `purge_expired` deletes it."""
+    flow.status, flow.message = CONFIRM, review.notes[0]
     flow.pending_result_encrypted = crypto.encrypt(
-        json.dumps({"claims": result.claims, "tokens": result.tokens})
+        json.dumps(
+            {
+                "claims": result.claims,
+                "tokens": result.tokens,
+                "review": {
+                    "notes": list(review.notes),
+                    "warnings": list(review.warnings),
+                    "confirm_label": review.confirm_label,
+                    "cancel_label": review.cancel_label,
+                    "heading": review.heading,
+                    "cancel_message": review.cancel_message,
+                },
+            }
+        )
     )
 
 
-def take_pending_result(flow: OAuthFlow) -> SignInResult | None:
-    """The held sign-in of a flow waiting for confirmation (and forget it), or None."""
+@dataclass(frozen=True)
+class HeldSignIn:
+    """What the confirmation page shows of a held sign-in: who signed in and what to decide
+    (never a token)."""
+
+    name: str
+    username: str
+    tenant_id: str
+    review: Review
+
+
+def held_sign_in(flow: OAuthFlow) -> HeldSignIn | None:
+    """The identity and the review of a flow waiting for confirmation, or None (expired, gone,
+    or no longer readable with the configured keys)."""
+    held = _held(flow)
+    if held is None:
+        return None
+    result = SignInResult(held["claims"], {})
+    review = held.get("review") or {}
+    labels = {k: review[k] for k in _LABELS if review.get(k)}
+    return HeldSignIn(
+        result.name,
+        result.username,
+        str(held["claims"].get("tid", "")),
+        Review(tuple(review.get("notes", ())), tuple(review.get("warnings", ())), **labels),
+    )
+
+
+_LABELS = ("confirm_label", "cancel_label", "heading", "cancel_message")
+
+
+def _held(flow: OAuthFlow) -> dict | None:
     if flow.status != CONFIRM or not flow.pending_result_encrypted or flow.expires_at < utcnow():
         return None
-    held = json.loads(crypto.decrypt(flow.pending_result_encrypted))
+    try:
+        return json.loads(crypto.decrypt(flow.pending_result_encrypted))
+    except crypto.DecryptionError:
+        return None
+
+
+def take_pending_result(flow: OAuthFlow) -> SignInResult | None:
+    """The held sign-in of a flow waiting for confirmation, or None; the flow forgets it."""
+    held = _held(flow)
     flow.pending_result_encrypted = ""
+    if held is None:
+        return None
     return SignInResult(held["claims"], held["tokens"])
 
 
 def decline(flow: OAuthFlow, message: str) -> None:
-    """The user kept the connected account: drop the held sign-in."""
-    flow.pending_result_encrypted = ""
+    """The person cancelled: the held sign-in is deleted at once, nothing is stored."""
+    flow.pending_result_encrypted = flow.code_verifier_encrypted = ""
     flow.status, flow.message = ERROR, message
     db.session.commit()
+
+
+KEEP_FINISHED_FLOWS = timedelta(days=1)
+
+
+def purge_expired() -> int:
+    """Delete the secrets (PKCE verifier, held sign-in) of every expired flow, and flows older
+    than a day; returns how many flows lost their secrets. Runs whenever a flow starts and from
+    `flask cleanup` (cron), so nothing outlives its 10 minutes by more than the cron interval."""
+    now = utcnow()
+    emptied = db.session.execute(
+        update(OAuthFlow)
+        .where(
+            OAuthFlow.expires_at < now,
+            or_(OAuthFlow.code_verifier_encrypted != "", OAuthFlow.pending_result_encrypted != ""),
+        )
+        .values(code_verifier_encrypted="", pending_result_encrypted="")
+    ).rowcount
+    db.session.execute(delete(OAuthFlow).where(OAuthFlow.expires_at < now - KEEP_FINISHED_FLOWS))
+    return emptied
 
 
 def public_status(flow: OAuthFlow) -> dict:

@@ -37,8 +37,14 @@ class TokenUnavailable(Exception):
         self.retry_after = retry_after
 
 
+UNREADABLE = (
+    "The stored tokens can no longer be read (the encryption keys changed). Please reauthenticate."
+)
+
+
 def store(owner, purpose: str, tokens: dict) -> Credential:
-    """Save a token response (encrypted) on the owner; the caller commits."""
+    """Save a token response (encrypted) on the owner; the caller commits, inside `exclusive`
+    when the owner already has tokens."""
     credential = owner.credential or Credential(purpose=purpose)
     credential.purpose = purpose
     _apply(credential, tokens)
@@ -56,6 +62,20 @@ def _apply(credential: Credential, tokens: dict) -> None:
     expires_in = int(tokens.get("expires_in") or 3600)
     credential.expires_at = now + timedelta(seconds=expires_in)
     credential.refreshed_at = now
+
+
+@contextmanager
+def exclusive(owner):
+    """Hold the owner's refresh lock (when it has tokens) while new tokens are stored and
+    committed: a refresh running now finishes first, and cannot overwrite the new grant."""
+    credential = owner.credential
+    if credential is None or credential.id is None:
+        yield
+        return
+    db.session.commit()  # the lock is taken in a fresh transaction, before any write
+    with _refresh_lock(credential.id):
+        db.session.refresh(credential)
+        yield
 
 
 @contextmanager
@@ -85,8 +105,18 @@ def access_token_for(owner, purpose: str) -> str:
         raise TokenUnavailable("This account is not connected.", needs_reconnect=True)
     if _unexpired(credential):
         _touch(credential)
-        return crypto.decrypt(credential.access_token_encrypted)
+        return _readable(owner, credential.access_token_encrypted)
     return _refresh(owner, credential.id, purpose)
+
+
+def _readable(owner, ciphertext: str) -> str:
+    """A stored token in clear; one that no configured key opens turns the owner red."""
+    try:
+        return crypto.decrypt(ciphertext)
+    except crypto.DecryptionError as error:
+        db.session.rollback()
+        mark_needs_reconnect(owner, UNREADABLE)
+        raise TokenUnavailable(UNREADABLE, needs_reconnect=True) from error
 
 
 def _touch(credential: Credential) -> None:
@@ -107,7 +137,7 @@ def force_refresh(owner, purpose: str, rejected: str) -> str:
         owner,
         credential.id,
         purpose,
-        reusable=lambda c: crypto.decrypt(c.access_token_encrypted) != rejected,
+        reusable=lambda c: _readable(owner, c.access_token_encrypted) != rejected,
     )
 
 
@@ -136,7 +166,7 @@ def _refresh(owner, credential_id: int, purpose: str, reusable=_unexpired) -> st
         db.session.expire_all()
         credential = db.session.get(Credential, credential_id)
         if reusable(credential):
-            token = crypto.decrypt(credential.access_token_encrypted)  # another worker did it
+            token = _readable(owner, credential.access_token_encrypted)  # another worker did it
             db.session.commit()
             return token
         tokens = _call_refresh(owner, credential, purpose)
@@ -153,13 +183,19 @@ def _call_refresh(owner, credential: Credential, purpose: str) -> dict:
         db.session.rollback()
         raise TokenUnavailable("The connector is not configured. Please ask your administrator.")
     module = spec.module
+    refresh_token = _readable(owner, credential.refresh_token_encrypted)
+    try:
+        secret = connectors.client_secret(connector)
+    except connectors.SecretUnreadable as error:
+        db.session.rollback()
+        raise TokenUnavailable(error.message) from error
     try:
         discovery = module.discover(connectors.tenant_for(connector))
         return module.refresh(
             discovery,
             client_id=connector.client_id,
-            client_secret=connectors.client_secret(connector),
-            refresh_token=crypto.decrypt(credential.refresh_token_encrypted),
+            client_secret=secret,
+            refresh_token=refresh_token,
             scopes=module.purposes()[purpose].scopes,
         )
     except module.MicrosoftError as error:

@@ -76,7 +76,8 @@ def server(standin, tmp_path_factory):
 @pytest.fixture
 def me(server, page):
     """A fresh user of my own, signed in in `page`; returns the username. The login form is
-    posted by the context's request API (same cookies as the page): quicker than typing."""
+    posted by the context's request API (same cookies as the page): quicker than typing. The
+    user is deleted afterwards: a Microsoft identity belongs to one CRM user at a time."""
     username = f"user{next(_numbers)}"
     with server.context():
         users.create_user(None, username, f"{username}@crm.example", PASSWORD)
@@ -87,7 +88,12 @@ def me(server, page):
         max_redirects=0,
     )
     assert answer.status == 302 and answer.headers["location"].endswith("/home")
-    return username
+    yield username
+    with server.context():
+        user = db.session.scalar(select(User).where(User.username == username))
+        db.session.delete(user)
+        db.session.commit()
+        db.session.remove()
 
 
 # --- helpers -----------------------------------------------------------------------------------

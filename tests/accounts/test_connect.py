@@ -223,11 +223,11 @@ def test_reauthenticate_with_a_different_account_asks_first(sally, client):
     page = client.get(confirm_url).get_data(as_text=True)
     assert "Adele Vance (adele@contoso.example) is connected" in page
     assert "Megan Bowen (megan@contoso.example) signed in" in page
-    client.post(confirm_url, data={"decision": "keep"})
+    client.post(confirm_url, data={"decision": "cancel"})
     assert _account().username == "adele@contoso.example"
 
     flow = connect(client, oid=MEGAN, path=path, data={"mode": "popup"})
-    client.post(f"/oauth/flows/{flow.start['flow']}/confirm", data={"decision": "replace"})
+    client.post(f"/oauth/flows/{flow.start['flow']}/confirm", data={"decision": "confirm"})
     account = _account()
     assert (account.username, account.object_id) == ("megan@contoso.example", MEGAN)
 

@@ -1,5 +1,7 @@
 """Admin > Connectors: the form, the write-only secret, Test connection, the CLI."""
 
+import re
+
 from sqlalchemy import select
 
 from app.extensions import db
@@ -180,3 +182,59 @@ def test_cli_takes_the_secret_from_the_environment_or_a_prompt(runner):
     assert result.exit_code == 0, result.output
     db.session.expire_all()
     assert connectors.client_secret(db.session.scalar(select(Connector))) == "prompted-secret"
+
+
+def _audit_details() -> list[str]:
+    events = select(AuditEvent).where(AuditEvent.action == "connector.updated")
+    return [e.detail for e in db.session.scalars(events.order_by(AuditEvent.id))]
+
+
+def test_admin_allows_anonymous_links_and_the_audit_log_says_so(auth, client):
+    auth.login("admin", "admin-password")
+    page = client.get("/admin/connectors/microsoft").get_data(as_text=True)
+    assert "Users may create links that anyone can open (Anyone with the link)" in page
+    assert client.post("/admin/connectors/microsoft", data=_form()).status_code == 302
+    assert db.session.scalar(select(Connector)).allow_anonymous_links is False
+    response = client.post(
+        "/admin/connectors/microsoft", data=_form(client_secret="", allow_anonymous_links="y")
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.scalar(select(Connector)).allow_anonymous_links is True
+    assert _audit_details()[-1] == "microsoft: allow_anonymous_links"
+    page = client.get("/admin/connectors/microsoft").get_data(as_text=True)
+    assert re.search(r'<input checked id="allow_anonymous_links"', page)
+    client.post("/admin/connectors/microsoft", data=_form(client_secret=""))  # unticked
+    db.session.expire_all()
+    assert db.session.scalar(select(Connector)).allow_anonymous_links is False
+    assert _audit_details()[-1] == "microsoft: allow_anonymous_links"
+
+
+def test_saving_without_the_setting_keeps_it(app):
+    save = {
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "single_tenant": False,
+        "tenant": "",
+        "enabled": True,
+    }
+    connectors.save(None, "microsoft", **save, allow_anonymous_links=True)
+    assert connectors.save(None, "microsoft", **save) == ["client_secret"]
+    assert connectors.get("microsoft").allow_anonymous_links is True
+
+
+def test_cli_sets_anonymous_links_and_keeps_them_when_omitted(runner):
+    base = ["connector", "set", "microsoft", "--client-id", CLIENT_ID]
+    show = ["connector", "show", "microsoft"]
+    result = runner.invoke(args=[*base, "--client-secret", CLIENT_SECRET])
+    assert result.exit_code == 0, result.output
+    assert "anyone links:  not allowed" in runner.invoke(args=show).output
+    result = runner.invoke(args=[*base, "--allow-anonymous-links"])
+    assert result.exit_code == 0 and "allow_anonymous_links" in result.output
+    result = runner.invoke(args=base)
+    assert result.exit_code == 0 and "nothing changed" in result.output
+    assert "anyone links:  allowed" in runner.invoke(args=show).output
+    assert runner.invoke(args=[*base, "--no-anonymous-links"]).exit_code == 0
+    db.session.expire_all()
+    assert connectors.get("microsoft").allow_anonymous_links is False
+    assert _audit_details()[-1] == "microsoft: allow_anonymous_links"

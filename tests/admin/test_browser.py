@@ -47,7 +47,17 @@ def test_admin_connects_for_a_user_who_then_sees_it(live_ms, page, browser):
     popup = popup_info.value
     popup.get_by_role("button", name="Adele Vance").click()
     popup.get_by_role("button", name="Accept").click()
-    page.wait_for_url(f"**/admin/users/{sally_id}/edit/external-accounts?flow=*")
+    page.wait_for_url("**/oauth/flows/*/confirm")  # nothing is stored before the admin confirms
+    assert page.get_by_role("heading", name="Confirm the account for Sally Bronsen").is_visible()
+    assert (
+        page.get_by_role("alert")
+        .inner_text()
+        .startswith(
+            "The account that signed in, adele@contoso.example, is not Sally Bronsen's email"
+        )
+    )
+    page.get_by_role("button", name="Store Adele Vance's access on Sally Bronsen's account").click()
+    page.wait_for_url(f"**/admin/users/{sally_id}/edit/external-accounts")
     assert page.get_by_text("adele@contoso.example is connected").is_visible()
 
     page.goto(f"{live_ms.url}/profile/edit/external-accounts")
@@ -73,7 +83,18 @@ def test_admin_authorizes_a_users_email_from_user_management(live_ms, page, brow
     popup = popup_info.value
     popup.get_by_role("button", name="Adele Vance").click()
     popup.get_by_role("button", name="Accept").click()
-    page.wait_for_url("**/admin/email/users/*?flow=*")
+    page.wait_for_url("**/oauth/flows/*/confirm")
+    page.get_by_role("button", name="Cancel").click()  # the admin changes their mind
+    page.wait_for_url("**/admin/email/users/*")
+    assert page.get_by_text("Cancelled: nothing was stored").is_visible()
+    with page.expect_popup() as popup_info:
+        page.get_by_role("button", name="Authorize").first.click()
+    popup = popup_info.value
+    popup.get_by_role("button", name="Adele Vance").click()
+    popup.get_by_role("button", name="Accept").click()
+    page.wait_for_url("**/oauth/flows/*/confirm")
+    page.get_by_role("button", name="Store Adele Vance's access").click()
+    page.wait_for_url("**/admin/email/users/*")
     assert page.get_by_text("Authorized adele@contoso.example for SMTP and IMAP.").is_visible()
 
     with sally_in_another_browser(browser, live_ms.url, "/emails/settings") as own:

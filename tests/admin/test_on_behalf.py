@@ -30,7 +30,9 @@ def test_admin_connects_for_a_user_and_the_tokens_are_the_users(admin, client, a
     params = {k: v[0] for k, v in parse_qs(urlsplit(flow.authorize_url).query).items()}
     assert params["login_hint"] == "sally@crm.example"
     assert params["prompt"] == "select_account"
-    assert 'data-status="done"' in flow.callback.get_data(as_text=True)
+    assert 'data-status="confirm"' in flow.callback.get_data(as_text=True)
+    assert db.session.scalar(select(Credential)) is None  # nothing stored before confirming
+    client.post(f"/oauth/flows/{flow.start['flow']}/confirm", data={"decision": "confirm"})
     account = db.session.scalar(select(ExternalAccount))
     assert account.user_id == sally.id and account.connected_by_id == _user("admin").id
     assert account.credential is not None
@@ -71,9 +73,19 @@ def test_non_admin_forging_a_target_user_is_refused_and_recorded(auth, configure
     assert db.session.scalar(select(ExternalAccount)) is None
 
 
+def connect_for(client, user_id: int):
+    """An admin connects Adele for a user and confirms the identity that signed in."""
+    flow = connect(client, path=f"/admin/users/{user_id}/external-accounts/new")
+    confirmed = client.post(
+        f"/oauth/flows/{flow.start['flow']}/confirm", data={"decision": "confirm"}
+    )
+    assert confirmed.status_code == 302
+    return flow
+
+
 def test_deleting_a_user_removes_accounts_and_tokens(admin, client):
     sally = _user("sally")
-    connect(client, path=f"/admin/users/{sally.id}/external-accounts/new")
+    connect_for(client, sally.id)
     assert client.post(f"/admin/users/{sally.id}/delete").status_code == 302
     db.session.expire_all()
     assert db.session.scalar(select(func.count(ExternalAccount.id))) == 0
@@ -84,7 +96,7 @@ def test_deleting_a_user_removes_accounts_and_tokens(admin, client):
 
 def test_audit_log_page_filters_and_never_holds_secrets(admin, client, app):
     sally = _user("sally")
-    connect(client, path=f"/admin/users/{sally.id}/external-accounts/new")
+    connect_for(client, sally.id)
     account = db.session.scalar(select(ExternalAccount))
     client.post(f"/admin/users/{sally.id}/external-accounts/{account.id}/delete")
     page = client.get("/admin/audit").get_data(as_text=True)

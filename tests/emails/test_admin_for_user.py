@@ -4,7 +4,7 @@ its tokens are the user's, the audit log names the admin, and non-admins cannot 
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AuditEvent, MailAccount, User
+from app.models import AuditEvent, MailAccount, OAuthFlow, User
 from app.services import mail_import
 from tests.emails.conftest import ADELE, ADELE_MAIL, authorize, imap_settings, smtp_settings
 
@@ -28,6 +28,14 @@ def test_an_admin_authorizes_a_users_email_which_then_is_the_users(
     assert saved.status_code == 302 and saved.headers["Location"] == base
     assert client.post(f"{base}/inbound", data=imap_settings(imap_port)).status_code == 302
     authorize(client, f"{base}/authorize/mail", oid=ADELE)
+    flow = db.session.scalar(select(OAuthFlow).order_by(OAuthFlow.created_at.desc()))
+    assert flow.status == "confirm"  # acting for sally: nothing stored before confirming
+    assert db.session.scalar(select(MailAccount.status).where(MailAccount.user_id == sally.id)) == (
+        "not_connected"
+    )
+    confirm = client.get(f"/oauth/flows/{flow.id}/confirm").get_data(as_text=True)
+    assert "Store Adele Vance&#39;s access on Sally Bronsen&#39;s account" in confirm
+    client.post(f"/oauth/flows/{flow.id}/confirm", data={"decision": "confirm"})
 
     db.session.expire_all()
     account = db.session.scalar(select(MailAccount).where(MailAccount.user_id == sally.id))
