@@ -1,4 +1,5 @@
-"""The CRM app factory."""
+"""The CRM app factory: configuration, extensions, then each area's `init_app` (blueprints and
+what the area adds to the shell and the registries), error handlers and security headers."""
 
 import logging
 import os
@@ -9,32 +10,11 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from app.core.db import configure_sqlite
 from app.extensions import csrf, db, limiter, login_manager, migrate
 from config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class CRM(Flask):
-    """Flask, remembering which functions it need not wrap for async.
-
-    Flask asks `inspect.iscoroutinefunction` about every hook, context processor and view on
-    every request (a dozen questions per page); the answer for a function never changes.
-    """
-
-    def ensure_sync(self, func):
-        """`func`, or Flask's wrapper for a coroutine function; decided once per function."""
-        known = self.__dict__.setdefault("_ensured", {})
-        try:
-            return known[func]
-        except KeyError:
-            pass
-        except TypeError:  # not hashable: ask Flask every time
-            return super().ensure_sync(func)
-        if len(known) >= 1024:  # hooks are few; anything else must not grow without bound
-            known.clear()
-        sync = known[func] = super().ensure_sync(func)
-        return sync
 
 
 class DatabaseId(IntegerConverter):
@@ -45,8 +25,8 @@ class DatabaseId(IntegerConverter):
 
 
 def create_app(config_object: type = Config, **overrides) -> Flask:
-    """Build the app: configuration, extensions, blueprints, error handlers, commands."""
-    app = CRM(
+    """Build the app: configuration, extensions, the areas, error handlers, security headers."""
+    app = Flask(
         __name__,
         instance_path=overrides.get("INSTANCE_PATH")
         or os.environ.get("INSTANCE_PATH")
@@ -71,16 +51,13 @@ def create_app(config_object: type = Config, **overrides) -> Flask:
     configure_secrets(app)
     configure_logging(app)
     register_extensions(app)
-    register_blueprints(app)
-    register_errorhandlers(app)
-    register_commands(app)
-    register_security(app)
+    register_areas(app)
     return app
 
 
 def configure_secrets(app: Flask) -> None:
     """Fill SECRET_KEY, TOKEN_ENCRYPTION_KEYS and the database; refuse to guess in production."""
-    from app.services.instance import load_or_create_secret, require_in_production
+    from app.core.instance import load_or_create_secret, require_in_production
 
     production = app.config["APP_ENV"] == "production"
     for name in ("SECRET_KEY", "TOKEN_ENCRYPTION_KEYS"):
@@ -115,63 +92,35 @@ def configure_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the unbound extensions to this app."""
-    from app.models import base  # noqa: F401  (import the models so metadata is complete)
-    from app.services import sessions, sqlite
+    """Bind the unbound extensions to this app, once every area's models are known (their
+    relationships name each other, and Alembic compares the whole metadata)."""
+    from app.connect import models as connect_models  # noqa: F401
+    from app.mail import models as mail_models  # noqa: F401
+    from app.users import models as users_models  # noqa: F401
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
-    login_manager.user_loader(sessions.user_for)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to open that page."
     login_manager.login_message_category = "info"
-    sqlite.configure(app)
+    configure_sqlite(app)
 
 
-def register_blueprints(app: Flask) -> None:
-    """Each area of the app is a blueprint."""
-    from app.accounts import bp as accounts_bp
-    from app.admin import bp as admin_bp
-    from app.auth import bp as auth_bp
-    from app.drive import bp as drive_bp
-    from app.emails import admin_bp as emails_admin_bp
-    from app.emails import bp as emails_bp
-    from app.main import bp as main_bp
-    from app.main import registry
-    from app.oauth import bp as oauth_bp
-    from app.profile import bp as profile_bp
+def register_areas(app: Flask) -> None:
+    """The shell first (the others add to it), the providers users may connect to, then each
+    area; the admin area last, since it hangs the other areas' admin pages on its blueprint."""
+    from app import admin, connect, drive, mail, users
+    from app.connect import provider
+    from app.core import errors, routes, security, shell
+    from app.microsoft.identity import MicrosoftProvider
 
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(main_bp)
-    app.register_blueprint(profile_bp, url_prefix="/profile")
-    app.register_blueprint(admin_bp, url_prefix="/admin")
-    app.register_blueprint(accounts_bp, url_prefix="/profile/external-accounts")
-    app.register_blueprint(oauth_bp)
-    app.register_blueprint(emails_bp, url_prefix="/emails")
-    app.register_blueprint(emails_admin_bp, url_prefix="/admin/email")
-    app.register_blueprint(drive_bp, url_prefix="/drive")
-    registry.register(app)
-
-
-def register_errorhandlers(app: Flask) -> None:
-    """403/404/405/400/413/500 answered in the app's look (or as JSON for JSON clients)."""
-    from app.errors.handlers import register
-
-    register(app)
-
-
-def register_commands(app: Flask) -> None:
-    """`flask users ...` and the other operator commands."""
-    from app.cli import register
-
-    register(app)
-
-
-def register_security(app: Flask) -> None:
-    """Security headers on every response."""
-    from app.services.security import register
-
-    register(app)
+    shell.init_app(app)
+    provider.register(app, MicrosoftProvider())
+    errors.init_app(app)
+    security.init_app(app)
+    app.register_blueprint(routes.bp)
+    for area in (users, connect, drive, mail, admin):
+        area.init_app(app)

@@ -123,7 +123,7 @@ def create_users(env: dict, count: int) -> list[str]:
     """`count` users who can sign in, created in this process through the users service."""
     from app import create_app
     from app.extensions import db
-    from app.services import users
+    from app.users import directory as users
     from config import Config
 
     app = create_app(

@@ -74,7 +74,7 @@ def create_user(env: dict) -> None:
     """The benchmark's user, through the users service."""
     from app import create_app
     from app.extensions import db
-    from app.services import users
+    from app.users import directory as users
     from config import Config
 
     app = create_app(
@@ -174,8 +174,8 @@ def start_passthrough(stack: ExitStack, env: dict, log: Path) -> str:
 
 def page_urls(base: str, standin: str, folder: str) -> tuple[str, str]:
     """The app's page URL and the Graph URL it fetches for it (built the way the app does)."""
-    from app.services.cloud_drive import PAGE_SIZE
-    from app.services.graph import CHILD_FIELDS
+    from app.drive.cloud_drive import PAGE_SIZE
+    from app.microsoft.onedrive import CHILD_FIELDS
 
     query = urlencode(
         {"$top": PAGE_SIZE, "$select": CHILD_FIELDS, "$orderby": "name asc"},

@@ -177,9 +177,10 @@ class ThrottledProxy:
 def make_app(workdir: Path, base: str, imap_port: int, token: str):
     """The app on a fresh SQLite database (in `workdir`) with a group mailbox at that port."""
     from app import create_app
+    from app.connect import tokens
+    from app.connect.models import CONNECTED
     from app.extensions import db
-    from app.models.external_account import CONNECTED
-    from app.services import mail, tokens
+    from app.mail import settings
     from config import TestConfig
 
     app = create_app(
@@ -192,7 +193,7 @@ def make_app(workdir: Path, base: str, imap_port: int, token: str):
     )
     with app.app_context():
         db.create_all()
-        account = mail.new_account("group")
+        account = settings.new_account("group")
         account.imap_host, account.imap_port, account.imap_security = "127.0.0.1", imap_port, "none"
         account.status, account.authorized_email = CONNECTED, MAILBOX
         account.import_enabled = True
@@ -214,8 +215,8 @@ def make_app(workdir: Path, base: str, imap_port: int, token: str):
 def import_run(app) -> tuple[float, object]:
     """`mail_import.check_now` on the group mailbox: (seconds, result)."""
     from app.extensions import db
-    from app.models import MailAccount
-    from app.services import mail_import
+    from app.mail import importing as mail_import
+    from app.mail.models import MailAccount
 
     with app.app_context():
         account = db.session.query(MailAccount).one()
@@ -229,7 +230,7 @@ def count_stored(app) -> int:
     from sqlalchemy import func, select
 
     from app.extensions import db
-    from app.models import MailMessage
+    from app.mail.models import MailMessage
 
     with app.app_context():
         return db.session.scalar(select(func.count(MailMessage.id)))

@@ -75,10 +75,10 @@ def seed(env: dict) -> float:
     from sqlalchemy import insert
     from werkzeug.security import generate_password_hash
 
+    from app.core.db import utcnow
     from app.extensions import db
-    from app.models import User
-    from app.models.base import utcnow
-    from app.services import users
+    from app.users import directory as users
+    from app.users.models import User
 
     started = time.perf_counter()
     app = make_app(env)

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _common import Row, report  # noqa: E402
 
 from tests.conftest import STANDIN_CLIENT, free_port, running_app, stop, wait_for_http  # noqa: E402
-from tests.tokens.test_storm import (  # noqa: E402
+from tests.connect.test_storm import (  # noqa: E402
     connect_over_http,
     expire_access_token,
     refreshes,
@@ -79,7 +79,8 @@ def main() -> int:
                     },
                 )
                 with server.db():
-                    from app.services import connectors, users
+                    from app.connect import connectors
+                    from app.users import directory as users
 
                     connectors.save(
                         None,

@@ -144,7 +144,7 @@ def runner(app):
 @pytest.fixture
 def make_user(app):
     """Create a user through the users service."""
-    from app.services import users
+    from app.users import directory as users
 
     def _make(username="sally", password="sally-password", *, admin=False, **fields):
         fields.setdefault("email", f"{username}@crm.example")
@@ -368,7 +368,7 @@ def live_ms(tmp_path, standin):
         )
         server.standin = standin
         with server.db():
-            from app.services import connectors
+            from app.connect import connectors
 
             connectors.save(
                 None,

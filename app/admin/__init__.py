@@ -1,7 +1,12 @@
-"""Admin: sections, User Management, Connectors, Audit Log, Connections."""
+"""Admin: the Admin page, the Audit Log and Connections; and the blueprint the other areas'
+admin pages hang on (User Management, Connectors, a user's External Accounts), every route of
+which is admin-only and refusals are audited."""
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, Flask, abort, request
 from flask_login import current_user, login_required
+
+from app.extensions import db
+from app.users import audit
 
 bp = Blueprint("admin", __name__)
 
@@ -15,9 +20,6 @@ def require_admin():
     if not current_user.is_authenticated:
         abort(401)
     if not current_user.is_admin:
-        from app.extensions import db
-        from app.services import audit
-
         audit.record(
             current_user, "access.refused", detail=f"{request.method} {request.path}"[:300]
         )
@@ -25,4 +27,23 @@ def require_admin():
         abort(403)
 
 
-from app.admin import accounts, connectors, oversight, routes  # noqa: E402, F401
+def init_app(app: Flask) -> None:
+    """The Admin blueprint with every area's admin pages, and this area's two sections."""
+    from app.admin import routes  # noqa: F401
+    from app.connect import admin_accounts, admin_connectors  # noqa: F401
+    from app.core.shell import Section, shell
+    from app.users import admin_views  # noqa: F401
+
+    app.register_blueprint(bp, url_prefix="/admin")
+    shell(app).sections += [
+        Section(
+            "admin.audit_log",
+            "Audit Log",
+            "Who changed what: connectors, accounts, users, refused requests.",
+        ),
+        Section(
+            "admin.connections",
+            "Connections",
+            "Every user's connected accounts and which need attention.",
+        ),
+    ]

@@ -1,103 +1,61 @@
-"""Admin page and User Management."""
+"""The Admin page, Admin > Audit Log and Admin > Connections."""
 
-from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask import current_app, render_template, request
 
-from app.admin import bp
-from app.admin.forms import CreateUserForm, DeleteUserForm
-from app.admin.sections import SECTIONS, Section, register_section
-from app.extensions import db
-from app.forms import ConfirmForm
-from app.models import User
-from app.profile.tabs import admin_context, dispatch
-from app.services import users
-
-register_section(
-    Section("admin.user_list", "User Management", "Create, edit, deactivate and delete users.")
-)
+from app.admin import bp, overview
+from app.connect import connectors, token_jobs
+from app.core.shell import shell
 
 
 @bp.route("/")
 def index():
-    """The Admin page: its sections."""
-    return render_template("admin/index.html", sections=SECTIONS)
+    """The Admin page: the sections the areas added."""
+    return render_template("admin/index.html", sections=shell().sections)
 
 
-@bp.route("/users")
-def user_list():
-    """Users, paginated and searchable by username, name or email."""
-    query = request.args.get("q", "")[:100]
-    page = min(max(request.args.get("page", 1, type=int) or 1, 1), 1_000_000)
-    pagination = users.search_users(query, max(page, 1), current_app.config["USERS_PER_PAGE"])
-    return render_template("admin/users.html", pagination=pagination, q=query)
+MAX_PAGE = 1_000_000  # a larger page number would overflow the database's OFFSET
 
 
-@bp.route("/users/new", methods=["GET", "POST"])
-def create_user():
-    """Create a user who can sign in at once."""
-    form = CreateUserForm()
-    if form.validate_on_submit():
-        try:
-            user = users.create_user(
-                current_user,
-                form.username.data.strip(),
-                password=form.password.data,
-                is_admin=form.is_admin.data,
-                **form.profile_data(),
-            )
-        except users.UserError as error:
-            form[error.field].errors.append(error.message)
-        else:
-            flash(f"User {user.username} was created.", "success")
-            return redirect(url_for("admin.edit_user", user_id=user.id, tab="user-profile"))
-    status = 400 if form.errors else 200
-    return render_template("admin/user_new.html", form=form), status
+def _page(name: str = "page") -> int:
+    return min(max(request.args.get(name, 1, type=int) or 1, 1), MAX_PAGE)
 
 
-@bp.route("/users/<int:user_id>/edit")
-def edit_user_default(user_id: int):
-    """An admin's Edit page opens on the User Profile tab."""
-    return redirect(url_for("admin.edit_user", user_id=user_id, tab="user-profile"))
+@bp.route("/audit")
+def audit_log():
+    """The audit log, newest first, filterable by user and action."""
+    username = request.args.get("user", "")[:64].strip()
+    action = request.args.get("action", "")[:64].strip()
+    pagination = overview.audit_page(_page(), 50, username, action)
+    return render_template(
+        "admin/audit.html",
+        pagination=pagination,
+        user=username,
+        action=action,
+        actions=overview.audit_actions(),
+    )
 
 
-@bp.route("/users/<int:user_id>/edit/<tab>", methods=["GET", "POST"])
-def edit_user(user_id: int, tab: str):
-    """An admin's Edit page of a user: the same tabs as the user's own."""
-    subject = db.get_or_404(User, user_id)
-    return dispatch(tab, admin_context(subject))
-
-
-@bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
-def toggle_active(user_id: int):
-    """Deactivate (or reactivate) a user from the list."""
-    subject = db.get_or_404(User, user_id)
-    if ConfirmForm().validate_on_submit():
-        try:
-            users.update_profile(current_user, subject, active=not subject.active)
-        except users.UserError as error:
-            flash(error.message, "error")
-        else:
-            state = "reactivated" if subject.active else "deactivated"
-            flash(f"User {subject.username} was {state}.", "success")
-    return redirect(request.referrer if _is_local(request.referrer) else url_for("admin.user_list"))
-
-
-def _is_local(url: str | None) -> bool:
-    return bool(url) and url.startswith(current_app.config["PUBLIC_BASE_URL"] + "/admin/")
-
-
-@bp.route("/users/<int:user_id>/delete", methods=["GET", "POST"])
-def delete_user(user_id: int):
-    """Confirm, then delete a user with everything they own (never the last admin)."""
-    subject = db.get_or_404(User, user_id)
-    form = DeleteUserForm()
-    if form.validate_on_submit():
-        try:
-            username = subject.username
-            users.delete_user(current_user, subject)
-        except users.UserError as error:
-            flash(error.message, "error")
-            return render_template("admin/user_delete.html", subject=subject, form=form), 409
-        flash(f"User {username} was deleted.", "success")
-        return redirect(url_for("admin.user_list"))
-    return render_template("admin/user_delete.html", subject=subject, form=form)
+@bp.route("/connections")
+def connections():
+    """External accounts across users, with Idle and Needs reconnect easy to find."""
+    attention = request.args.get("filter") == "attention"
+    pagination = overview.connections_page(_page(), current_app.config["USERS_PER_PAGE"], attention)
+    mail = overview.mail_connections_page(
+        _page("mail_page"),
+        current_app.config["USERS_PER_PAGE"],
+        attention,
+    )
+    cutoff = token_jobs.idle_before()
+    rows = [(a, overview.connection_status(a, cutoff)) for a in pagination.items]
+    mail_rows = [(m, overview.connection_status(m, cutoff)) for m in mail.items]
+    labels = connectors.labels()
+    return render_template(
+        "admin/connections.html",
+        pagination=pagination,
+        rows=rows,
+        mail=mail,
+        mail_rows=mail_rows,
+        attention=attention,
+        labels=labels,
+        idle_days=token_jobs.IDLE_DAYS,
+    )

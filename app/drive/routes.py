@@ -5,11 +5,10 @@ calls are CSRF-protected (the script sends X-CSRFToken)."""
 from flask import Response, jsonify, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from app.drive import bp, shapes
-from app.main.registry import Dashlet, register_dashlet
-from app.services import cloud_drive, microsoft
-from app.services.cloud_drive import Folder
-from app.services.graph import (
+from app.drive import bp, cloud_drive, presenters
+from app.drive.cloud_drive import Folder
+from app.microsoft import graph
+from app.microsoft.onedrive import (
     DriveError,
     InvalidRequest,
     NameConflict,
@@ -17,8 +16,7 @@ from app.services.graph import (
     NotConnected,
 )
 
-register_dashlet(Dashlet("cloud_drive", "drive/_dashlet.html"))
-bp.add_app_template_global(shapes, "drive_shapes")
+bp.add_app_template_global(presenters, "drive_shapes")
 
 
 @bp.before_request
@@ -100,7 +98,7 @@ def download():
     response = Response(file.chunks, mimetype=file.mime, direct_passthrough=True)
     if file.length is not None:
         response.content_length = file.length
-    response.headers["Content-Disposition"] = shapes.attachment(file.name)
+    response.headers["Content-Disposition"] = presenters.attachment(file.name)
     return response
 
 
@@ -111,14 +109,14 @@ def download():
 def api_children():
     """The first page of a folder."""
     listing = cloud_drive.list_folder(_user(), Folder.from_args(request.args))
-    return jsonify(shapes.listing_json(listing))
+    return jsonify(presenters.listing_json(listing))
 
 
 @bp.get("/api/more")
 def api_more():
     """The next page of a listing."""
     listing = cloud_drive.more(_user(), request.args.get("cursor", ""))
-    return jsonify(shapes.listing_json(listing))
+    return jsonify(presenters.listing_json(listing))
 
 
 @bp.post("/api/folders")
@@ -128,19 +126,19 @@ def api_new_folder():
     folder = Folder.from_args(body.get("folder") or {})
     rename = body.get("conflict") == "rename"
     row = cloud_drive.create_folder(_user(), folder, str(body.get("name", "")), rename)
-    return jsonify(row=shapes.row_json(row)), 201
+    return jsonify(row=presenters.row_json(row)), 201
 
 
 @bp.put("/api/files")
 def api_upload_small():
     """Upload File of at most 4 MiB: the body is the file."""
     length = request.content_length
-    if length is None or length > microsoft.GRAPH_SIMPLE_UPLOAD_MAX:
+    if length is None or length > graph.SIMPLE_UPLOAD_MAX:
         raise InvalidRequest("Files over 4 MiB are uploaded in parts.")
     folder = Folder.from_args(request.args)
     data = request.get_data(cache=False)
     row = cloud_drive.upload_small(_user(), folder, request.args.get("name", ""), data)
-    return jsonify(row=shapes.row_json(row)), 201
+    return jsonify(row=presenters.row_json(row)), 201
 
 
 @bp.post("/api/uploads")
@@ -164,7 +162,7 @@ def api_upload_part():
     )
     if part.row is None:
         return jsonify(received=part.received, done=False), 202
-    return jsonify(received=part.received, done=True, row=shapes.row_json(part.row)), 201
+    return jsonify(received=part.received, done=True, row=presenters.row_json(part.row)), 201
 
 
 @bp.delete("/api/uploads")

@@ -3,7 +3,7 @@ signed in with her Microsoft account (Adele) connected through the real connect 
 
 import pytest
 
-from tests.accounts.conftest import configured, connect, ms  # noqa: F401  (fixtures)
+from tests.connect.conftest import configured, connect, ms  # noqa: F401  (fixtures)
 
 GRAPH_PREFIX = "graph."
 # For tests that only exercise Graph through the app: the database plays no part in them.

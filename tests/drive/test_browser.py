@@ -12,8 +12,8 @@ import requests
 from playwright.sync_api import expect
 
 from app.extensions import db
-from tests.accounts.conftest import ADELE, sign_in_at_standin
 from tests.conftest import STANDIN_CLIENT, browser_login, csrf_token, running_app
+from tests.connect.conftest import ADELE, sign_in_at_standin
 
 pytestmark = pytest.mark.browser
 
@@ -60,7 +60,8 @@ def live_drive(tmp_path_factory, standin):
             },
         )
         with server.app().app_context():
-            from app.services import connectors, users
+            from app.connect import connectors
+            from app.users import directory as users
 
             connectors.save(
                 None,
@@ -213,7 +214,7 @@ def anonymous_links_allowed(server):
 
     def allow(allowed: bool) -> None:
         with server.db():
-            from app.services import connectors
+            from app.connect import connectors
 
             connectors.get("microsoft").allow_anonymous_links = allowed
             db.session.commit()

@@ -11,11 +11,13 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from sqlalchemy import select
 
+from app.connect.models import ExternalAccount
+from app.core import crypto, sealed
 from app.extensions import db
-from app.models import ExternalAccount, User
-from app.services import crypto, graph, sealed
-from tests.accounts.conftest import ADELE, MEGAN, connect
+from app.microsoft import onedrive as graph
+from app.users.models import User
 from tests.conftest import count_statements
+from tests.connect.conftest import ADELE, MEGAN, connect
 from tests.drive.conftest import SQLITE_ONLY
 
 API = "/drive/api"
@@ -401,7 +403,7 @@ def graph_link(ms, item_id: str, scope: str, oid: str = ADELE) -> requests.Respo
 
 
 def allow_anonymous_links(allowed: bool) -> None:
-    from app.services import connectors
+    from app.connect import connectors
 
     connector = connectors.get("microsoft")
     connector.allow_anonymous_links = allowed

@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from app.services import http
+from app.core import http
 from tests.drive.conftest import SQLITE_ONLY
 
 

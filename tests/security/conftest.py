@@ -1,3 +1,3 @@
 """Reuse the stand-in fixtures of the External Accounts tests."""
 
-from tests.accounts.conftest import configured, ms  # noqa: F401
+from tests.connect.conftest import configured, ms  # noqa: F401

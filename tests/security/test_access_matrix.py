@@ -13,11 +13,12 @@ from sqlalchemy import select
 from werkzeug.routing import IntegerConverter
 
 from app import create_app
+from app.connect.models import ExternalAccount
 from app.extensions import db
-from app.models import ExternalAccount, User
-from app.models.mail import FAILED, OUTBOUND, MailMessage
+from app.mail.models import FAILED, OUTBOUND, MailMessage
+from app.users.models import User
 from config import TestConfig
-from tests.accounts.conftest import (  # noqa: F401  (fixtures reused: the wired stand-in)
+from tests.connect.conftest import (  # noqa: F401  (fixtures reused: the wired stand-in)
     configured,
     connect,
     ms,
@@ -154,9 +155,8 @@ ROUTES = _routes()
 @pytest.fixture(autouse=True)
 def _fast_password_hashes(monkeypatch):
     """Cheap password hashes: the matrix signs in hundreds of times (scrypt is tested elsewhere)."""
+    import app.users.models as user_module
     from werkzeug.security import generate_password_hash
-
-    import app.models.user as user_module
 
     monkeypatch.setattr(
         user_module,

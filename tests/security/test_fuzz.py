@@ -74,10 +74,10 @@ VOLATILE = {"audit_events", "login_throttle"}
 def fuzz_app(app, monkeypatch):
     """The app (SQLite, and PostgreSQL when configured), with sally and admin (cheap password
     hashes)."""
+    import app.users.models as user_module
     from werkzeug.security import generate_password_hash
 
-    import app.models.user as user_module
-    from app.services import users
+    from app.users import directory as users
 
     monkeypatch.setattr(
         user_module,
@@ -113,7 +113,7 @@ def snapshot() -> dict:
 
 
 def user_id(username: str) -> int:
-    from app.models.user import User
+    from app.users.models import User
 
     return db.session.execute(db.select(User.id).filter_by(username=username)).scalar_one()
 

@@ -9,11 +9,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app.connect import oauth_flow
+from app.connect.models import Credential, ExternalAccount, OAuthFlow
+from app.core.db import utcnow
 from app.extensions import db
-from app.models import Credential, ExternalAccount, MailAccount, OAuthFlow, User
-from app.models.base import utcnow
-from app.services import oauth_flow
-from tests.accounts.conftest import ADELE, CONTOSO, MEGAN, app_path, connect, sign_in_at_standin
+from app.mail.models import MailAccount
+from app.users.models import User
+from tests.connect.conftest import ADELE, CONTOSO, MEGAN, app_path, connect, sign_in_at_standin
 
 ADELE_MAIL = "adele@contoso.example"
 

@@ -11,10 +11,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import pytest
 from sqlalchemy import select
 
+from app.connect.models import Credential, ExternalAccount, OAuthFlow
+from app.core import crypto
 from app.extensions import db
-from app.models import Credential, ExternalAccount, OAuthFlow, User
-from app.services import crypto
-from tests.accounts.conftest import (  # noqa: F401  (fixtures reused: the wired stand-in)
+from app.users.models import User
+from tests.connect.conftest import (  # noqa: F401  (fixtures reused: the wired stand-in)
     ADELE,
     app_path,
     configured,

@@ -11,12 +11,14 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import String, Text, select
 
+from app.connect import connectors, oidc
+from app.connect.models import Credential, ExternalAccount
+from app.connect.provider import get as provider
+from app.core import crypto
+from app.core.db import utcnow
 from app.extensions import db
-from app.models.base import utcnow
-from app.models.external_account import Credential, ExternalAccount
-from app.services import connectors, crypto, microsoft
-from tests.accounts.conftest import ADELE, connect
-from tests.emails.conftest import (  # noqa: F401  (fixtures: the stand-in with SMTP and IMAP)
+from tests.connect.conftest import ADELE, connect
+from tests.mail.conftest import (  # noqa: F401  (fixtures: the stand-in with SMTP and IMAP)
     ADELE_MAIL,
     MEGAN_MAIL,
     MailControl,
@@ -101,9 +103,9 @@ def scan_app(app, ms, mail_servers, caplog):  # noqa: F811
             "redirect_uris": [connectors.redirect_uri("microsoft")],
         },
     )
-    microsoft.clear_cache()
+    provider("microsoft").forget()
     yield app
-    microsoft.clear_cache()
+    provider("microsoft").forget()
 
 
 def test_no_secret_in_plain_text_anywhere(
@@ -146,10 +148,10 @@ def test_no_secret_in_plain_text_anywhere(
 def _capture_issued_tokens(monkeypatch) -> list[str]:
     """Every token the stand-in's token endpoint hands to the app, as it arrives."""
     issued: list[str] = []
-    original_request = microsoft._session.request
+    original_request = oidc._Session.request
 
-    def capture(method, url, **kwargs):
-        response = original_request(method, url, **kwargs)
+    def capture(session, method, url, *args, **kwargs):
+        response = original_request(session, method, url, *args, **kwargs)
         if urlsplit(url).path.endswith("/token"):
             try:
                 body = response.json()
@@ -161,7 +163,7 @@ def _capture_issued_tokens(monkeypatch) -> list[str]:
                 )
         return response
 
-    monkeypatch.setattr(microsoft._session, "request", capture)
+    monkeypatch.setattr(oidc._Session, "request", capture)
     return issued
 
 

@@ -1,7 +1,0 @@
-"""Sign in and sign out."""
-
-from flask import Blueprint
-
-bp = Blueprint("auth", __name__)
-
-from app.auth import routes  # noqa: E402, F401

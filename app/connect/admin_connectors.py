@@ -1,0 +1,97 @@
+"""Admin > Connectors: configure each provider once, and test the connection."""
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, StringField, SubmitField
+from wtforms.validators import Length, Optional
+
+from app.admin import bp
+from app.connect import connectors
+from app.connect.provider import ProviderError
+from app.core.forms import ConfirmForm
+
+
+class ConnectorForm(FlaskForm):
+    """Client ID, write-only Client Secret, single-tenant switch with Tenant ID, Enabled, and
+    whether Copy Link may make links anyone can open."""
+
+    client_id = StringField("Client ID", validators=[Optional(), Length(max=200)])
+    client_secret = PasswordField("Client Secret", validators=[Optional(), Length(max=500)])
+    single_tenant = BooleanField("Single-tenant application")
+    tenant = StringField("Tenant ID", validators=[Optional(), Length(max=200)])
+    enabled = BooleanField("Enabled", default=True)
+    allow_anonymous_links = BooleanField(
+        "Users may create links that anyone can open (Anyone with the link)"
+    )
+    submit = SubmitField("Save")
+
+
+def _spec_or_404(provider: str):
+    return connectors.spec(provider) or abort(404)
+
+
+@bp.route("/connectors")
+def connector_list():
+    """Every connector the CRM knows, with whether it is ready."""
+    rows = [(spec, connectors.get(spec.name)) for spec in connectors.every()]
+    return render_template("connect/connectors.html", rows=rows)
+
+
+@bp.route("/connectors/<provider>", methods=["GET", "POST"])
+def connector_edit(provider: str):
+    """The connector's form; the secret is never shown, only when it was set."""
+    spec = _spec_or_404(provider)
+    connector = connectors.get(provider)
+    form = ConnectorForm(obj=connector)
+    if connector is not None and connector.tenant == "common":
+        form.tenant.data = form.tenant.data if form.is_submitted() else ""
+    form.client_secret.data = form.client_secret.data if form.is_submitted() else ""
+    if form.validate_on_submit():
+        try:
+            changed = connectors.save(
+                current_user,
+                provider,
+                client_id=form.client_id.data or "",
+                client_secret=form.client_secret.data or None,
+                single_tenant=form.single_tenant.data,
+                tenant=form.tenant.data or "",
+                enabled=form.enabled.data,
+                allow_anonymous_links=form.allow_anonymous_links.data,
+            )
+        except connectors.ConnectorError as error:
+            form[error.field or "client_id"].errors.append(error.message)
+        else:
+            flash(
+                f"The {spec.label} connector was saved." if changed else "Nothing changed.",
+                "success",
+            )
+            return redirect(url_for("admin.connector_edit", provider=provider))
+    status = 400 if form.errors else 200
+    return render_template(
+        "connect/connector_edit.html",
+        spec=spec,
+        connector=connector,
+        form=form,
+        test_form=ConfirmForm(),
+        redirect_uri=connectors.redirect_uri(provider),
+        secret_unreadable=connector is not None
+        and connector.has_secret
+        and not connectors.secret_readable(connector),
+        standin=connectors.points_at_standin(),
+    ), status
+
+
+@bp.route("/connectors/<provider>/test", methods=["POST"])
+def connector_test(provider: str):
+    """Test connection: discovery plus a token request; report the provider's own words."""
+    _spec_or_404(provider)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        flash(connectors.test_connection(provider), "success")
+    except connectors.ConnectorError as error:
+        flash(error.message, "error")
+    except ProviderError as error:
+        flash(f"Test failed: {error.message}", "error")
+    return redirect(url_for("admin.connector_edit", provider=provider))

@@ -1,0 +1,167 @@
+"""A mail account's own authorizations: the sign-in for SMTP and IMAP (purpose "mail", on the
+Outlook resource) and for Graph sendMail (purpose "graph_mail"), what a verified sign-in may
+store and for whom, and using their tokens with one refresh when a server rejects one."""
+
+from flask import Flask
+from sqlalchemy import select
+
+from app.connect import identities, oauth_flow, token_jobs, tokens
+from app.connect.models import CONNECTED, NOT_CONNECTED, OAuthFlow
+from app.connect.provider import SignIn
+from app.core import crypto
+from app.core.db import utcnow
+from app.extensions import db
+from app.mail.models import PERSONAL, MailAccount, MailGraphAuthorization
+from app.mail.settings import GRAPH_PURPOSE, PURPOSE, MailSettingsError, _record, _saved
+from app.mail.transport import AuthRejected, MailError
+from app.users.models import User
+
+NOT_AUTHORIZED = "Not Authorized, please authorize again."
+
+
+def init_app(app: Flask) -> None:
+    """What a verified mail sign-in does, and which credentials belong to mail accounts."""
+    for purpose in (PURPOSE, GRAPH_PURPOSE):
+        oauth_flow.register_completion(app, purpose, oauth_flow.Completion(review, store))
+    token_jobs.register_owner_relation(app, "mail_account")
+    token_jobs.register_owner_relation(app, "mail_graph")
+
+
+def start_authorization(
+    actor: User, account: MailAccount, purpose: str, *, mode: str, return_url: str
+) -> OAuthFlow:
+    """Start the pop-up sign-in for this mail account (raises FlowError / MailSettingsError)."""
+    if purpose not in (PURPOSE, GRAPH_PURPOSE):
+        raise MailSettingsError("Unknown authorization.", status=404)
+    if not account.uses_oauth:
+        raise MailSettingsError("Authorize is for Exchange Online; save that provider first.")
+    account = _saved(account)
+    db.session.commit()
+    owner = account.user
+    hint = account.authorized_email or (owner.email if owner and owner.id != actor.id else None)
+    flow = oauth_flow.start(
+        actor,
+        owner or actor,
+        account.provider,
+        purpose,
+        mode=mode,
+        return_url=return_url,
+        login_hint=hint,
+    )
+    flow.mail_account_id = account.id
+    db.session.commit()
+    return flow
+
+
+def _flow_account(flow: OAuthFlow) -> MailAccount:
+    account = db.session.get(MailAccount, flow.mail_account_id) if flow.mail_account_id else None
+    actor = db.session.get(User, flow.actor_id)
+    if account is None or actor is None:
+        raise oauth_flow.FlowError("The mail account was deleted meanwhile; nothing was stored.")
+    allowed = (
+        actor.is_admin if account.user_id is None else account.user_id == (flow.target_user_id)
+    )
+    if not allowed:
+        raise oauth_flow.FlowError("This mail account is not yours to authorize.", 403)
+    return account
+
+
+WHAT = {PURPOSE: "SMTP and IMAP", GRAPH_PURPOSE: "Microsoft Graph"}
+
+
+def personal_identity_owner(tenant_id: str, object_id: str, except_user_id: int) -> User | None:
+    """The other CRM user whose personal mail authorization (SMTP/IMAP or Graph) holds this
+    Microsoft identity, or None; the system and group mailboxes are nobody's."""
+    mailbox = select(User).join(MailAccount, MailAccount.user_id == User.id)
+    personal = (MailAccount.role == PERSONAL, MailAccount.user_id != except_user_id)
+    direct = mailbox.where(
+        *personal, MailAccount.tenant_id == tenant_id, MailAccount.object_id == object_id
+    )
+    graph = mailbox.join(
+        MailGraphAuthorization, MailGraphAuthorization.mail_account_id == MailAccount.id
+    ).where(
+        *personal,
+        MailGraphAuthorization.tenant_id == tenant_id,
+        MailGraphAuthorization.object_id == object_id,
+    )
+    return db.session.scalar(direct.limit(1)) or db.session.scalar(graph.limit(1))
+
+
+def review(flow: OAuthFlow, result: SignIn) -> oauth_flow.Review:
+    """Refuse an identity authorized for another user's own mailbox; ask first when acting for
+    another user."""
+    account = _flow_account(flow)
+    if account.role == PERSONAL:
+        owner = personal_identity_owner(result.tenant_id, result.object_id, account.user_id)
+        identities.refuse_taken(flow, result, owner, "Microsoft")
+    what = f"email ({WHAT[flow.purpose]})"
+    notes = identities.acting_for_notes(flow, result, account.user, what)
+    if not notes:
+        return oauth_flow.Review()
+    return identities.acting_for_review(notes, result, account.user)
+
+
+def _apply_identity(owner, flow: OAuthFlow, result: SignIn) -> str:
+    previous = owner.authorized_email
+    owner.tenant_id, owner.object_id = result.tenant_id, result.object_id
+    owner.authorized_email, owner.authorized_name = result.username[:254], result.name[:200]
+    owner.status, owner.status_reason = CONNECTED, ""
+    owner.authorized_at, owner.authorized_by_id = utcnow(), flow.actor_id
+    return previous
+
+
+def store(flow: OAuthFlow, result: SignIn) -> str:
+    """The verified sign-in becomes the mail account's own authorization: SMTP/IMAP tokens on
+    the account, Graph sendMail tokens on its Graph authorization (under their refresh lock)."""
+    account = _flow_account(flow)
+    if flow.purpose == GRAPH_PURPOSE:
+        owner = account.graph_authorization or MailGraphAuthorization(
+            provider=account.provider, status=NOT_CONNECTED
+        )
+        account.graph_authorization = owner
+    else:
+        owner = account
+    with tokens.exclusive(owner):
+        previous = _apply_identity(owner, flow, result)
+        tokens.store(owner, flow.purpose, result.tokens)
+        email, what = owner.authorized_email, WHAT[flow.purpose]
+        actor = db.session.get(User, flow.actor_id)
+        changed = f" (was {previous})" if previous and previous != email else ""
+        on_behalf = " on behalf of the user" if account.user_id not in (None, flow.actor_id) else ""
+        _record(actor, account, "mail.authorized", f"{what}: {email}{changed}{on_behalf}")
+        db.session.commit()
+    return f"Authorized {email} for {what}."
+
+
+def stored_password(account: MailAccount) -> str:
+    """The Other account's password in clear; one no configured key opens is a MailError that
+    says to enter it again (never a 500)."""
+    try:
+        return crypto.decrypt(account.password_encrypted)
+    except crypto.DecryptionError as error:
+        raise MailError(
+            "The stored password of this mail account can no longer be read (the encryption "
+            "keys changed). Enter it again in the mail settings."
+        ) from error
+
+
+def with_token(owner, purpose: str, attempt):
+    """Run `attempt(access_token)`; when the server rejects the token, refresh once and try
+    again; a second rejection marks the authorization Not Authorized."""
+    if owner is None:
+        raise MailError(NOT_AUTHORIZED)
+    try:
+        token = tokens.access_token_for(owner, purpose)
+        try:
+            return attempt(token)
+        except AuthRejected:
+            token = tokens.force_refresh(owner, purpose, rejected=token)
+        try:
+            return attempt(token)
+        except AuthRejected as error:
+            tokens.mark_needs_reconnect(owner, error.message)
+            raise MailError(f"{NOT_AUTHORIZED} ({error.message})") from error
+    except tokens.TokenUnavailable as error:
+        if error.needs_reconnect:
+            raise MailError(NOT_AUTHORIZED) from error
+        raise MailError(error.message, transient=True) from error

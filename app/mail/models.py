@@ -1,0 +1,248 @@
+"""Email: mail accounts (outbound and inbound settings plus their own authorizations, kept
+apart from External Accounts), the messages sent and imported, and their attachments."""
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.connect.models import CONNECTED, NEEDS_RECONNECT, NOT_CONNECTED
+from app.core.db import UTCDateTime, utcnow
+from app.extensions import db
+
+PERSONAL = "personal"  # a user's own mailbox: Emails > Email Settings
+SYSTEM = "system"  # the system's outbound account: Admin > System Email Settings
+GROUP = "group"  # a monitored group mailbox: Admin > Inbound Email
+EXCHANGE_ONLINE = "exchange_online"
+OTHER = "other"
+SSL, STARTTLS, NONE = "ssl", "starttls", "none"
+SEND_SMTP, SEND_GRAPH = "smtp", "graph"
+
+SENDING, SENT, FAILED, RECEIVED = "sending", "sent", "failed", "received"
+OUTBOUND, INBOUND = "outbound", "inbound"
+MESSAGE_STATUS_LABELS = {SENDING: "Sending", SENT: "Sent", FAILED: "Failed", RECEIVED: "Received"}
+AUTHORIZATION_LABELS = {
+    CONNECTED: "Authorized",
+    NEEDS_RECONNECT: "Not Authorized",
+    NOT_CONNECTED: "Not Authorized",
+}
+
+
+class _Authorization:
+    """What a token owner shows: Authorized / Not Authorized and the signed-in address."""
+
+    status: str
+    authorized_email: str
+
+    @property
+    def is_authorized(self) -> bool:
+        """Tokens are stored and Microsoft still accepts them."""
+        return self.status == CONNECTED
+
+    @property
+    def status_label(self) -> str:
+        """Authorized / Not Authorized, as the screen says it."""
+        return AUTHORIZATION_LABELS.get(self.status, "Not Authorized")
+
+
+class MailAccount(_Authorization, db.Model):
+    """One mailbox the CRM sends from and/or imports: server settings, and the Outlook
+    (SMTP.Send + IMAP) authorization whose tokens are its own `credential` (purpose "mail")."""
+
+    __tablename__ = "mail_accounts"
+    AUDIT_NAME = "mail_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slot: Mapped[str] = mapped_column(String(40), unique=True)  # user-<id> | system | group
+    role: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    provider: Mapped[str] = mapped_column(String(32), default="microsoft")
+    email_provider: Mapped[str] = mapped_column(String(20), default=EXCHANGE_ONLINE)
+    from_name: Mapped[str] = mapped_column(String(200), default="")
+    username: Mapped[str] = mapped_column(String(254), default="")
+    password_encrypted: Mapped[str] = mapped_column(Text, default="")
+    smtp_host: Mapped[str] = mapped_column(String(253), default="")
+    smtp_port: Mapped[int] = mapped_column(Integer, default=587)
+    smtp_security: Mapped[str] = mapped_column(String(10), default=STARTTLS)
+    send_via: Mapped[str] = mapped_column(String(10), default=SEND_SMTP)
+    allow_user_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+    imap_host: Mapped[str] = mapped_column(String(253), default="")
+    imap_port: Mapped[int] = mapped_column(Integer, default=993)
+    imap_security: Mapped[str] = mapped_column(String(10), default=SSL)
+    imap_folder: Mapped[str] = mapped_column(String(200), default="INBOX")
+    # Import runs only when the owner (an admin, for the group mailbox) saved the inbound
+    # settings with "Import into Emails" on; authorizing to send never imports a mailbox.
+    import_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    status: Mapped[str] = mapped_column(String(20), default=NOT_CONNECTED)
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    authorized_email: Mapped[str] = mapped_column(String(254), default="")
+    authorized_name: Mapped[str] = mapped_column(String(200), default="")
+    tenant_id: Mapped[str] = mapped_column(String(64), default="")
+    object_id: Mapped[str] = mapped_column(String(64), default="")
+    authorized_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    authorized_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    sync_folder: Mapped[str] = mapped_column(String(200), default="")
+    sync_uidvalidity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    sync_last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    sync_lock_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_check_message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    user = relationship("User", foreign_keys=[user_id])
+    authorized_by = relationship("User", foreign_keys=[authorized_by_id])
+    credential = relationship(
+        "Credential",
+        back_populates="mail_account",
+        uselist=False,
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+    graph_authorization = relationship(
+        "MailGraphAuthorization",
+        back_populates="mail_account",
+        uselist=False,
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+    @property
+    def uses_oauth(self) -> bool:
+        """Exchange Online authorizes with OAuth; Other uses a username and password."""
+        return self.email_provider == EXCHANGE_ONLINE
+
+    @property
+    def sends_via_graph(self) -> bool:
+        """Outbound goes through Microsoft Graph sendMail instead of SMTP."""
+        return self.uses_oauth and self.send_via == SEND_GRAPH
+
+    @property
+    def sender_address(self) -> str:
+        """The address mail goes out from: the authorized mailbox, or the SMTP username."""
+        if self.sends_via_graph and self.graph_authorization is not None:
+            return self.graph_authorization.authorized_email
+        return self.authorized_email if self.uses_oauth else self.username
+
+
+class MailGraphAuthorization(_Authorization, db.Model):
+    """The Microsoft Graph (Mail.Send) authorization of a mail account that sends via Graph:
+    another resource, so another token, stored as its own `credential` (purpose "graph_mail")."""
+
+    __tablename__ = "mail_graph_authorizations"
+    AUDIT_NAME = "mail_graph_authorization"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mail_account_id: Mapped[int] = mapped_column(
+        ForeignKey("mail_accounts.id", ondelete="CASCADE"), unique=True
+    )
+    provider: Mapped[str] = mapped_column(String(32), default="microsoft")
+    status: Mapped[str] = mapped_column(String(20), default=NOT_CONNECTED)
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    authorized_email: Mapped[str] = mapped_column(String(254), default="")
+    authorized_name: Mapped[str] = mapped_column(String(200), default="")
+    tenant_id: Mapped[str] = mapped_column(String(64), default="")
+    object_id: Mapped[str] = mapped_column(String(64), default="")
+    authorized_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    authorized_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+
+    mail_account = relationship("MailAccount", back_populates="graph_authorization")
+    credential = relationship(
+        "Credential",
+        back_populates="mail_graph",
+        uselist=False,
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+    @property
+    def user(self):
+        """The user the mailbox belongs to (None for the system account)."""
+        return self.mail_account.user
+
+
+class MailMessage(db.Model):
+    """A message sent from the CRM (stored before sending, so a failure never loses it) or
+    imported from a mailbox (keyed by UIDVALIDITY/UID, de-duplicated by Message-ID)."""
+
+    __tablename__ = "mail_messages"
+    __table_args__ = (
+        UniqueConstraint("account_id", "dedupe_key", name="uq_mail_message_dedupe"),
+        Index("ix_mail_messages_user_created", "user_id", "created_at"),
+        Index("ix_mail_messages_account_created", "account_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mail_accounts.id", ondelete="SET NULL"), nullable=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True
+    )
+    direction: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10))
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    from_address: Mapped[str] = mapped_column(Text, default="")
+    to_addresses: Mapped[str] = mapped_column(Text, default="")
+    cc_addresses: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    message_id_header: Mapped[str] = mapped_column(Text, default="")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_via: Mapped[str] = mapped_column(String(10), default="")
+    imap_folder: Mapped[str] = mapped_column(String(200), default="")
+    imap_uidvalidity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    imap_uid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    account = relationship("MailAccount")
+    user = relationship("User")
+    attachments = relationship(
+        "MailAttachment",
+        back_populates="message",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="MailAttachment.id",
+    )
+
+    @property
+    def status_label(self) -> str:
+        """Sending / Sent / Failed / Received."""
+        return MESSAGE_STATUS_LABELS.get(self.status, self.status)
+
+
+class MailAttachment(db.Model):
+    """The name, type and size of an imported message's attachment (not its bytes)."""
+
+    __tablename__ = "mail_attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("mail_messages.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    content_type: Mapped[str] = mapped_column(String(127), default="")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+
+    message = relationship("MailMessage", back_populates="attachments")

@@ -1,0 +1,356 @@
+"""Sending: Compose and Send Test Email store every message (status Sending) before the server
+is contacted, then mark it Sent or Failed with the reason, so a failure never loses it and it can
+be retried; SMTP with XOAUTH2 or a password, or Microsoft Graph sendMail."""
+
+import logging
+from datetime import timedelta
+from email.errors import MessageError
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+
+from app.connect.provider import ProviderError
+from app.core.db import utcnow
+from app.extensions import db
+from app.mail import hosts as mail_hosts
+from app.mail.authorizations import (
+    GRAPH_PURPOSE,
+    NOT_AUTHORIZED,
+    PURPOSE,
+    stored_password,
+    with_token,
+)
+from app.mail.models import (
+    FAILED,
+    OUTBOUND,
+    PERSONAL,
+    SENDING,
+    SENT,
+    SYSTEM,
+    MailAccount,
+    MailMessage,
+)
+from app.mail.settings import MailSettingsError, account_for
+from app.mail.transport import (
+    AuthRejected,
+    MailError,
+    Server,
+    security_problem,
+    smtp_oauth,
+    smtp_password,
+    smtp_send,
+)
+from app.microsoft import exchange
+from app.users.models import User
+
+log = logging.getLogger(__name__)
+STALE_SENDING = timedelta(minutes=5)
+
+
+def parse_addresses(value: str, field: str, required: bool = False) -> list[str]:
+    """Comma- or semicolon-separated addresses (`Name <address>` allowed), each validated.
+
+    Names may be quoted and hold commas or semicolons (`"Smith, John" <john@example.com>`).
+    Only the addresses are kept.
+    """
+    value = value or ""
+    if any(c in value for c in "\r\n"):
+        raise MailSettingsError("Addresses may not contain line breaks.", field)
+    addresses = []
+    for part in split_recipients(value):
+        _name, address = parseaddr(part)
+        try:
+            addresses.append(validate_email(address, check_deliverability=False).normalized)
+        except EmailNotValidError as error:
+            raise MailSettingsError(f"“{part}” is not a valid email address.", field) from error
+    if required and not addresses:
+        raise MailSettingsError("Enter at least one recipient.", field)
+    if len(addresses) > 100:
+        raise MailSettingsError("At most 100 recipients per message.", field)
+    return addresses
+
+
+def split_recipients(value: str) -> list[str]:
+    """The entries of a recipient list, split at commas and semicolons outside quotes."""
+    parts, current, quoted, escaped = [], [], False, False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char in ",;" and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return [part.strip() for part in parts if part.strip()]
+
+
+def sending_problem(account: MailAccount | None) -> str | None:
+    """Why the account cannot send now, in words that say what to do; None when it can."""
+    if account is None or account.id is None:
+        return "Save the outbound settings first."
+    if not account.uses_oauth:
+        if not account.username:
+            return "Enter the username of the SMTP account and save."
+        return None if account.password_encrypted else "Enter the SMTP password and save."
+    if account.sends_via_graph:
+        graph = account.graph_authorization
+        if graph is None or not graph.is_authorized:
+            return (
+                "Send via Microsoft Graph is Not Authorized: press Authorize under Microsoft "
+                "Graph authorization first."
+            )
+    elif not account.is_authorized:
+        return "Exchange Online is Not Authorized: press Authorize on this page first."
+    if not account.sender_address:
+        return "There is no sender address yet: authorize the mailbox first."
+    return None
+
+
+def is_usable(account: MailAccount | None) -> bool:
+    """The account can send now (settings saved and, for Exchange Online, authorized)."""
+    return sending_problem(account) is None
+
+
+def sending_account(user: User) -> MailAccount:
+    """The user's own account, or the system one when the user has none and it is allowed."""
+    own = account_for(PERSONAL, user)
+    if is_usable(own):
+        return own
+    system = account_for(SYSTEM)
+    if system is not None and system.allow_user_fallback and is_usable(system):
+        return system
+    if own is not None and own.uses_oauth:
+        raise MailSettingsError(
+            "Your email account is Not Authorized, please authorize it in Emails > Email Settings.",
+            status=409,
+        )
+    raise MailSettingsError(
+        "You have no email account yet. Set one up in Emails > Email Settings.", status=409
+    )
+
+
+def compose(
+    actor: User, account: MailAccount, *, to: str, cc: str, subject: str, body: str
+) -> MailMessage:
+    """Store the message (status Sending), then send it; it is kept whatever happens."""
+    recipients = parse_addresses(to, "to", required=True)
+    copies = parse_addresses(cc, "cc")
+    subject = (subject or "").strip()
+    if any(c in subject for c in "\r\n") or len(subject) > 998:
+        raise MailSettingsError(
+            "The subject must be one line of at most 998 characters.", "subject"
+        )
+    message = MailMessage(
+        account_id=account.id,
+        user_id=actor.id,
+        direction=OUTBOUND,
+        status=SENDING,
+        from_address=_from_header(account),
+        to_addresses=", ".join(recipients),
+        cc_addresses=", ".join(copies),
+        subject=subject,
+        body_text=(body or "").replace("\x00", ""),
+        attempts=0,
+    )
+    db.session.add(message)
+    db.session.commit()
+    deliver(message)
+    return message
+
+
+def send_test(actor: User, account: MailAccount) -> MailMessage:
+    """Send Test Email to the account's own address (stored like any other message); an
+    account that cannot send is refused up front, and nothing is stored."""
+    problem = sending_problem(account)
+    if problem:
+        raise MailSettingsError(f"Send Test Email cannot send yet. {problem}", status=409)
+    address = account.sender_address or actor.email
+    return compose(
+        actor,
+        account,
+        to=address,
+        cc="",
+        subject="Test email from the CRM",
+        body=f"This test email was sent by the CRM through {_route(account)}.\n",
+    )
+
+
+def _route(account: MailAccount) -> str:
+    if account.sends_via_graph:
+        return "Microsoft Graph"
+    return f"{account.smtp_host}:{account.smtp_port}"
+
+
+def can_retry(message: MailMessage) -> bool:
+    """Failed messages, and messages stuck in Sending (the sender died), can be sent again."""
+    if message.direction != OUTBOUND:
+        return False
+    stale = message.updated_at is not None and message.updated_at < utcnow() - STALE_SENDING
+    return message.status == FAILED or (message.status == SENDING and stale)
+
+
+def retry(actor: User, message: MailMessage) -> MailMessage:
+    """Send a failed message again through its account (or the sender's current one)."""
+    if not can_retry(message):
+        raise MailSettingsError("Only a failed message can be sent again.", status=409)
+    account = _retry_account(actor, message)
+    message.account_id, message.from_address = account.id, _from_header(account)
+    message.status, message.status_reason = SENDING, ""
+    db.session.commit()
+    deliver(message)
+    return message
+
+
+def _retry_account(actor: User, message: MailMessage) -> MailAccount:
+    """The message's account, unless it is the system account and users may no longer send
+    through it (as it is set now; admins still may): then the sender's own usable account."""
+    account = message.account
+    if account is None:
+        return sending_account(actor)
+    if account.role != SYSTEM or account.allow_user_fallback or actor.is_admin:
+        return account
+    own = account_for(PERSONAL, actor)
+    if is_usable(own):
+        return own
+    raise MailSettingsError(
+        "Users may no longer send through the system email account. Set up your own account "
+        "in Emails > Email Settings, then send the message again.",
+        status=409,
+    )
+
+
+def _from_header(account: MailAccount) -> str:
+    return (
+        formataddr((account.from_name, account.sender_address))
+        if account.from_name
+        else (account.sender_address)
+    )
+
+
+def deliver(message: MailMessage) -> None:
+    """Send a stored message now and record Sent, or Failed with the reason in words."""
+    account = message.account
+    message.attempts = (message.attempts or 0) + 1
+    db.session.commit()
+    try:
+        if account is None:
+            raise MailError("The mail account of this message was deleted.")
+        _transmit(account, message)
+    except (MailError, MailSettingsError) as error:
+        _mark(message, FAILED, error.message)
+    except Exception:
+        log.exception("Sending message %s failed unexpectedly", message.id)
+        _mark(message, FAILED, "Sending failed unexpectedly; the message is kept. Try again.")
+        raise
+    else:
+        _mark(message, SENT, "")
+
+
+def _mark(message: MailMessage, status: str, reason: str) -> None:
+    db.session.rollback()  # drop whatever a failed step left half-done; the row stays
+    message = db.session.get(MailMessage, message.id)
+    message.status, message.status_reason = status, reason[:2000]
+    message.sent_via = message.account.send_via if message.account and status == SENT else ""
+    if status == SENT:
+        message.sent_at = utcnow()
+    db.session.commit()
+
+
+def _raw(account: MailAccount, message: MailMessage) -> bytes:
+    """The message as bytes; a stored header that cannot be sent (a From Name with a line
+    break, saved before that was refused) fails the message in words instead of crashing."""
+    try:
+        return _mime(account, message).as_bytes()
+    except (ValueError, TypeError, UnicodeError, MessageError) as error:
+        raise MailError(
+            f"The message could not be built: {error}. Check the From Name and the sender "
+            "address in Email Settings, then send it again."
+        ) from error
+
+
+def _mime(account: MailAccount, message: MailMessage) -> EmailMessage:
+    mime = EmailMessage()
+    mime["From"] = message.from_address
+    mime["To"] = message.to_addresses
+    if message.cc_addresses:
+        mime["Cc"] = message.cc_addresses
+    mime["Subject"] = message.subject
+    mime["Date"] = format_datetime(utcnow())
+    domain = account.sender_address.rpartition("@")[2] or "crm.invalid"
+    message.message_id_header = message.message_id_header or make_msgid(domain=domain)
+    mime["Message-ID"] = message.message_id_header
+    mime.set_content(message.body_text)
+    return mime
+
+
+def _recipients(message: MailMessage) -> list[str]:
+    return [a for a in (message.to_addresses + "," + message.cc_addresses).split(",") if a.strip()]
+
+
+def smtp_server(account: MailAccount) -> Server:
+    """The account's SMTP server with the configured timeout, checked against the host rules
+    now (mail_hosts; raises HostRefused, a MailError, when it may not be used)."""
+    timeout = current_app.config["MAIL_TIMEOUT"]
+    addresses = mail_hosts.destination(
+        account.smtp_host, account.smtp_port, exchange=account.uses_oauth, timeout=timeout
+    )
+    return Server(
+        account.smtp_host,
+        account.smtp_port,
+        account.smtp_security,
+        timeout,
+        current_app.config["MAIL_CA_FILE"],
+        addresses,
+    )
+
+
+def _transmit(account: MailAccount, message: MailMessage) -> None:
+    if account.sends_via_graph:
+        _send_graph(account, message)
+        return
+    server = smtp_server(account)
+    problem = security_problem(server.host, server.security)
+    if problem:
+        raise MailError(problem)
+    raw = _raw(account, message)
+    sender = account.sender_address
+    db.session.commit()
+    if not account.uses_oauth:
+        login = smtp_password(account.username, stored_password(account))
+        smtp_send(server, login, sender, _recipients(message), raw)
+        return
+    if not account.authorized_email:
+        raise MailError(NOT_AUTHORIZED)
+    with_token(
+        account,
+        PURPOSE,
+        lambda token: smtp_send(
+            server, smtp_oauth(sender, token), sender, _recipients(message), raw
+        ),
+    )
+
+
+def _send_graph(account: MailAccount, message: MailMessage) -> None:
+    body = exchange.graph_message(
+        subject=message.subject,
+        body=message.body_text,
+        to=[a for a in message.to_addresses.split(", ") if a],
+        cc=[a for a in message.cc_addresses.split(", ") if a],
+    )
+
+    def attempt(token: str) -> None:
+        try:
+            exchange.send_mail(token, body)
+        except ProviderError as error:
+            if error.status == 401:
+                raise AuthRejected(f"HTTP 401 {error.message}") from error
+            raise MailError(error.message, transient=error.transient) from error
+
+    with_token(account.graph_authorization, GRAPH_PURPOSE, attempt)

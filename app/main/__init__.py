@@ -1,7 +1,0 @@
-"""Home dashboard and health check."""
-
-from flask import Blueprint
-
-bp = Blueprint("main", __name__)
-
-from app.main import routes  # noqa: E402, F401

@@ -1,0 +1,506 @@
+"""The OneDrive client: one user's drive through Microsoft Graph with that user's OneDrive token
+(never an email one). Every failure becomes a named `DriveError` whose message is safe to show:
+a 401 refreshes the token once, 429/503 wait out a short Retry-After, timeouts are messages."""
+
+import logging
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+import requests
+from flask import current_app
+
+from app.connect import tokens
+from app.connect.external_accounts import PURPOSE
+from app.connect.models import ExternalAccount
+from app.core import http
+from app.microsoft import graph
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_WAIT = 5.0  # seconds of Retry-After we wait out in total before telling the user
+STREAM_PIECE = 256 * 1024
+# Only what a listing row shows or needs (Name, kind, Modified By, Date Modified, Size, the
+# download id): a page of 100 is a third smaller without parentReference, which no row uses.
+# remoteItem is what a folder shared with the user and added to My files has instead of a folder
+# facet: where that folder lives (Graph sends it only for such items).
+CHILD_FIELDS = "id,name,size,lastModifiedDateTime,lastModifiedBy,folder,file,remoteItem"
+ID = re.compile(graph.ID_PATTERN)
+FORBIDDEN_NAME_CHARACTERS = set('"*:<>?/\\|')
+REDIRECTS = (301, 302, 303, 307, 308)
+# Sharing links: who can open them. Graph has no organization links in a personal OneDrive;
+# every personal Microsoft account signs in from this one tenant.
+ORGANIZATION, ANONYMOUS = "organization", "anonymous"
+LINK_SCOPES = (ORGANIZATION, ANONYMOUS)
+PERSONAL_ACCOUNTS_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+class DriveError(Exception):
+    """A OneDrive operation failed; `message` is safe to show, `status` is the app's answer;
+    `retryable` when the same request may well work in a moment (Try again)."""
+
+    status = 502
+    retryable = False
+
+    def __init__(self, message: str, *, retry_after: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class NotConnected(DriveError):
+    """The user has no connected Microsoft account."""
+
+    status = 409
+
+
+class NeedsReconnect(DriveError):
+    """Microsoft no longer accepts the connection; the user must reauthenticate."""
+
+    status = 409
+
+
+class PermissionDenied(DriveError):
+    """Graph answered 403."""
+
+    status = 403
+
+
+class NotFound(DriveError):
+    """Graph answered 404, or an id cannot be one of Graph's."""
+
+    status = 404
+
+
+class NameConflict(DriveError):
+    """An item of that name exists (conflictBehavior fail)."""
+
+    status = 409
+
+
+class InvalidRequest(DriveError):
+    """Bad input, or Graph refused the request as malformed."""
+
+    status = 400
+
+
+class Busy(DriveError):
+    """Graph is throttling (429) or unavailable (503) for longer than we wait."""
+
+    status = 503
+    retryable = True
+
+
+class Unreachable(DriveError):
+    """Graph did not answer in time, or could not be reached."""
+
+    status = 504
+    retryable = True
+
+
+class NoOrganizationLinks(InvalidRequest):
+    """A personal OneDrive has no organization, so Graph makes no organization links there."""
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+def check_id(value: str, what: str = "Folder") -> str:
+    """`value` when it can be a Graph drive or item id; NotFound otherwise."""
+    if not isinstance(value, str) or not ID.fullmatch(value):
+        raise NotFound(f"{what} not found.")
+    return value
+
+
+def check_name(name: str) -> str:
+    """A file or folder name OneDrive accepts, or InvalidRequest saying why not."""
+    name = (name or "").strip()
+    if not name or name in (".", ".."):
+        raise InvalidRequest("Please enter a name.")
+    if len(name) > 250 or name.endswith(".") or any(c in FORBIDDEN_NAME_CHARACTERS for c in name):
+        raise InvalidRequest('A name cannot end with "." nor contain " * : < > ? / \\ |.')
+    if any(ord(c) < 32 for c in name):
+        raise InvalidRequest("A name cannot contain control characters.")
+    return name
+
+
+@dataclass(frozen=True)
+class Location:
+    """A folder: a drive (None: the user's own), an item in it ("root") and a path below it."""
+
+    drive_id: str | None = None
+    item_id: str = "root"
+    path: str = ""
+
+    def __post_init__(self):
+        if self.drive_id is not None:
+            check_id(self.drive_id)
+        if self.item_id != "root":
+            check_id(self.item_id)
+        for part in self.parts:
+            check_name(part)
+
+    @property
+    def parts(self) -> list[str]:
+        """The path's folder names."""
+        return [part for part in self.path.split("/") if part] if self.path else []
+
+
+@dataclass
+class Page:
+    """One page of driveItems, and Graph's nextLink (kept verbatim) when there is more."""
+
+    items: list[dict]
+    next_link: str | None
+
+
+@dataclass(frozen=True)
+class SharingLink:
+    """A link made by createLink, and who can open it (the scope Graph reports)."""
+
+    url: str
+    scope: str
+
+
+@dataclass
+class Download:
+    """A file streaming from its short-lived URL; iterating `chunks` closes it at the end."""
+
+    name: str
+    mime: str
+    length: int | None
+    chunks: Iterator[bytes]
+
+
+class _Body:
+    """A request body of known length, read piece by piece as requests sends it."""
+
+    def __init__(self, stream, length: int):
+        self.stream = stream
+        self.left = length
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        size = self.left if size is None or size < 0 else min(size, self.left)
+        data = self.stream.read(size)
+        self.left -= len(data)
+        return data
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+
+_session = http.Session()
+
+
+def _send(method: str, url: str, **kwargs) -> requests.Response:
+    try:
+        return _session.request(
+            method,
+            url,
+            timeout=current_app.config["HTTP_TIMEOUT"],
+            allow_redirects=False,
+            **kwargs,
+        )
+    except requests.Timeout as error:
+        raise Unreachable(
+            "OneDrive did not answer in time. Please try again in a moment."
+        ) from error
+    except requests.RequestException as error:
+        raise Unreachable("OneDrive could not be reached. Please try again in a moment.") from error
+
+
+def _retry_after(response: requests.Response) -> int:
+    value = response.headers.get("Retry-After", "")
+    return max(1, int(value)) if value.isdigit() else 1
+
+
+def _graph_error(response: requests.Response) -> tuple[str, str]:
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        error = {}
+    if not isinstance(error, dict):
+        return "", ""
+    return str(error.get("code", "")), str(error.get("message", ""))[:300]
+
+
+def error_for(response: requests.Response, method: str, subject: str) -> DriveError:
+    """The named error for a failed Graph or transfer response (`subject`: folder, file...)."""
+    status = response.status_code
+    code, text = _graph_error(response)
+    verb = "open" if method == "GET" else "change"
+    if status == 403:
+        return PermissionDenied(f"You do not have permission to {verb} this {subject}.")
+    if status == 404:
+        return NotFound(f"{subject.capitalize()} not found.")
+    if code == graph.NAME_CONFLICT:
+        return NameConflict("An item with that name already exists here.")
+    if status in (429, 503):
+        wait = _retry_after(response)
+        return Busy(f"OneDrive is busy, try again in {wait} seconds.", retry_after=wait)
+    if status == 413:
+        return InvalidRequest("The file is too large for this kind of upload.")
+    if status == 416:
+        return InvalidRequest("The upload got out of step. Please upload the file again.")
+    if 400 <= status < 500:
+        return InvalidRequest(f"OneDrive refused the request: {text or f'HTTP {status}'}")
+    return DriveError(f"OneDrive had a problem (HTTP {status}). Please try again in a moment.")
+
+
+def _json(response: requests.Response) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise DriveError("OneDrive answered with something unexpected. Please try again.")
+    return body
+
+
+def _page(body: dict) -> Page:
+    items = body.get("value")
+    link = body.get("@odata.nextLink")
+    return Page(
+        [item for item in items if isinstance(item, dict)] if isinstance(items, list) else [],
+        link if isinstance(link, str) and link else None,
+    )
+
+
+def _token_error(error: tokens.TokenUnavailable) -> DriveError:
+    if error.needs_reconnect:
+        return NeedsReconnect(
+            "Microsoft no longer accepts the connection to OneDrive. Please reauthenticate it "
+            "in Profile > External Accounts."
+        )
+    if error.retry_after:
+        return Busy(error.message, retry_after=error.retry_after)
+    return DriveError(error.message)
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+class OneDrive:
+    """The drive of one connected Microsoft account, through Graph with its own token."""
+
+    def __init__(self, account: ExternalAccount):
+        self.account = account
+        self.graph = current_app.config["MICROSOFT_GRAPH_URL"]
+        self._token: str | None = None
+
+    # plumbing
+
+    def _access_token(self) -> str:
+        if self._token is None:
+            try:
+                self._token = tokens.access_token_for(self.account, PURPOSE)
+            except tokens.TokenUnavailable as error:
+                raise _token_error(error) from error
+        return self._token
+
+    def _renew(self) -> None:
+        try:
+            self._token = tokens.force_refresh(self.account, PURPOSE, self._access_token())
+        except tokens.TokenUnavailable as error:
+            raise _token_error(error) from error
+
+    def _rejected(self) -> NeedsReconnect:
+        tokens.mark_needs_reconnect(self.account, "Microsoft Graph rejected a fresh access token.")
+        return _token_error(tokens.TokenUnavailable("rejected", needs_reconnect=True))
+
+    def _request(
+        self, method: str, url: str, *, subject: str = "folder", headers=None, **kwargs
+    ) -> requests.Response:
+        """A Graph call with the user's token: one refresh on 401, a short wait on 429/503."""
+        waited, renewed = 0.0, False
+        while True:
+            bearer = {**(headers or {}), "Authorization": f"Bearer {self._access_token()}"}
+            response = _send(method, url, headers=bearer, **kwargs)
+            if response.status_code == 401 and not renewed:
+                response.close()
+                self._renew()
+                renewed = True
+                continue
+            wait = _retry_after(response) if response.status_code in (429, 503) else None
+            if wait is None or waited + wait > MAX_RETRY_WAIT:
+                break
+            response.close()
+            time.sleep(wait)
+            waited += wait
+        if response.status_code == 401:
+            raise self._rejected()
+        if response.status_code >= 400:
+            raise error_for(response, method, subject)
+        return response
+
+    def _transfer(self, method: str, url: str, *, subject: str, **kwargs) -> requests.Response:
+        """A call to a pre-authenticated upload or download URL: never an Authorization header."""
+        response = _send(method, url, **kwargs)
+        if response.status_code >= 400:
+            raise error_for(response, method, subject)
+        return response
+
+    def _item_url(self, drive_id: str | None, item_id: str) -> str:
+        drive = "me/drive" if drive_id is None else f"drives/{check_id(drive_id)}"
+        item = "root" if item_id == "root" else f"items/{check_id(item_id, 'Item')}"
+        return f"{self.graph}/{drive}/{item}"
+
+    def _folder_url(self, folder: Location, operation: str, name: str = "") -> str:
+        base = self._item_url(folder.drive_id, folder.item_id)
+        path = "/".join(folder.parts + ([name] if name else []))
+        if path:
+            return f"{base}:/{quote(path, safe='/')}:/{operation}"
+        return f"{base}/{operation}"
+
+    # listing
+
+    def children(self, folder: Location, *, top: int, orderby: str) -> Page:
+        """The first page of a folder's children, `top` at a time, in `orderby` order."""
+        query = urlencode(
+            {"$top": top, "$select": CHILD_FIELDS, "$orderby": orderby}, safe="$,", quote_via=quote
+        )
+        return _page(_json(self._request("GET", f"{self._folder_url(folder, 'children')}?{query}")))
+
+    def shared_with_me(self) -> Page:
+        """Items other people shared with the user."""
+        return _page(_json(self._request("GET", f"{self.graph}/me/drive/sharedWithMe")))
+
+    def next_page(self, next_link: str) -> Page:
+        """The page behind an `@odata.nextLink`, fetched verbatim; only Graph's own links."""
+        if not next_link.startswith(f"{self.graph}/"):
+            raise InvalidRequest("That page link does not point at Microsoft Graph.")
+        return _page(_json(self._request("GET", next_link)))
+
+    def item(self, drive_id: str | None, item_id: str, subject: str = "item") -> dict:
+        """One driveItem."""
+        return _json(self._request("GET", self._item_url(drive_id, item_id), subject=subject))
+
+    # changes
+
+    def create_folder(self, parent: Location, name: str, conflict: str = "fail") -> dict:
+        """A new folder; with `fail` an existing name is a NameConflict, `rename` picks a free
+        name ("Reports 1")."""
+        name = check_name(name)
+        body = {"name": name, "folder": {}, "@microsoft.graph.conflictBehavior": conflict}
+        try:
+            response = self._request("POST", self._folder_url(parent, "children"), json=body)
+        except NameConflict as error:
+            raise NameConflict(f"An item named “{name}” already exists here.") from error
+        return _json(response)
+
+    def upload_small(self, parent: Location, name: str, data: bytes) -> dict:
+        """A file of at most 4 MiB in one PUT; an existing name gets a new one."""
+        if len(data) > graph.SIMPLE_UPLOAD_MAX:
+            raise InvalidRequest("Files over 4 MiB are uploaded in parts.")
+        url = self._folder_url(parent, "content", check_name(name))
+        response = self._request(
+            "PUT",
+            f"{url}?@microsoft.graph.conflictBehavior=rename",
+            data=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        return _json(response)
+
+    def create_upload_session(self, parent: Location, name: str, size: int) -> str:
+        """A resumable upload for a file of `size` bytes; returns its pre-authenticated URL."""
+        name = check_name(name)
+        body = {
+            "item": {"@microsoft.graph.conflictBehavior": "rename", "name": name, "fileSize": size}
+        }
+        url = self._folder_url(parent, "createUploadSession", name)
+        upload_url = _json(self._request("POST", url, json=body)).get("uploadUrl")
+        if not isinstance(upload_url, str) or not upload_url.startswith(("https://", "http://")):
+            raise DriveError("OneDrive did not start the upload. Please try again.")
+        return upload_url
+
+    def upload_fragment(self, upload_url: str, stream, start: int, end: int, total: int) -> dict:
+        """Stream bytes `start`..`end` of `total` to the upload URL; returns the driveItem when
+        the file is complete, else the session status."""
+        response = self._transfer(
+            "PUT",
+            upload_url,
+            subject="upload",
+            data=_Body(stream, end - start + 1),
+            headers={"Content-Range": f"bytes {start}-{end}/{total}"},
+        )
+        return _json(response)
+
+    def cancel_upload(self, upload_url: str) -> None:
+        """Forget an unfinished upload session (already gone is fine)."""
+        try:
+            self._transfer("DELETE", upload_url, subject="upload")
+        except NotFound:
+            pass
+
+    def download(self, drive_id: str | None, item_id: str) -> Download:
+        """A file's bytes as a stream from its short-lived URL (never read whole)."""
+        meta = self.item(drive_id, item_id, "file")
+        if "folder" in meta:
+            raise InvalidRequest("A folder cannot be downloaded; open it instead.")
+        url = f"{self._item_url(drive_id, item_id)}/content"
+        upstream = self._request("GET", url, subject="file", stream=True)
+        if upstream.status_code in REDIRECTS:
+            upstream.close()
+            upstream = self._transfer(
+                "GET",
+                upstream.headers.get("Location", ""),
+                subject="file",
+                stream=True,
+                headers={"Accept-Encoding": "identity"},
+            )
+        length = upstream.headers.get("Content-Length", "")
+        mime = str((meta.get("file") or {}).get("mimeType") or "application/octet-stream")
+        return Download(
+            str(meta.get("name") or "download"),
+            mime,
+            int(length) if length.isdigit() else None,
+            _stream(upstream),
+        )
+
+    def create_link(self, drive_id: str | None, item_id: str, scope: str) -> SharingLink:
+        """A view link of exactly `scope` (organization or anonymous): when Graph refuses that
+        kind, the user hears why; no other kind of link is made instead."""
+        if scope not in LINK_SCOPES:
+            raise InvalidRequest("Choose who can open the link.")
+        url = f"{self._item_url(drive_id, item_id)}/createLink"
+        try:
+            body = _json(self._request("POST", url, subject="item", json=_link(scope)))
+        except InvalidRequest as error:
+            if scope == ORGANIZATION and self.account.tenant_id == PERSONAL_ACCOUNTS_TENANT:
+                raise NoOrganizationLinks(
+                    "Personal OneDrive accounts cannot make organization links."
+                ) from error
+            raise
+        link = body.get("link") or {}
+        web_url = link.get("webUrl") if isinstance(link, dict) else None
+        if not isinstance(web_url, str) or not web_url:
+            raise DriveError("OneDrive did not return a link. Please try again.")
+        made = link.get("scope")
+        return SharingLink(web_url, made if made in LINK_SCOPES else scope)
+
+    def delete(self, drive_id: str | None, item_id: str) -> None:
+        """Move an item to the OneDrive recycle bin."""
+        self._request("DELETE", self._item_url(drive_id, item_id), subject="item")
+
+
+def _link(scope: str) -> dict:
+    return {"type": "view", "scope": scope}
+
+
+def _stream(upstream: requests.Response) -> Iterator[bytes]:
+    try:
+        yield from upstream.iter_content(STREAM_PIECE)
+    except requests.RequestException:
+        log.warning("A OneDrive download broke off midway.")
+    finally:
+        upstream.close()

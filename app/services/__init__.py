@@ -1,1 +1,0 @@
-"""Business rules; views call these, these call the models."""

@@ -1,3 +1,0 @@
-"""Reuse the stand-in fixtures of the External Accounts tests."""
-
-from tests.accounts.conftest import configured, ms  # noqa: F401

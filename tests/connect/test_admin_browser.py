@@ -1,0 +1,102 @@
+"""An admin connects a Microsoft account for a user through the pop-up, in Chromium."""
+
+from contextlib import contextmanager
+
+import pytest
+
+from app.users import directory as users
+from tests.conftest import browser_login
+
+pytestmark = pytest.mark.browser
+
+
+@contextmanager
+def sally_in_another_browser(browser, base_url: str, path: str):
+    """Sally, signed in in a browser context of her own, on `path`."""
+    context = browser.new_context()
+    try:
+        user_page = context.new_page()
+        browser_login(user_page, base_url, "sally", "sally-password")
+        user_page.goto(f"{base_url}{path}")
+        yield user_page
+    finally:
+        context.close()
+
+
+def test_admin_connects_for_a_user_who_then_sees_it(live_ms, page, browser):
+    with live_ms.db():
+        sally = users.create_user(
+            None,
+            "sally",
+            "sally@crm.example",
+            "sally-password",
+            first_name="Sally",
+            last_name="Bronsen",
+        )
+        users.create_user(None, "admin", "admin@crm.example", "admin-password", is_admin=True)
+        sally_id = sally.id
+    browser_login(page, live_ms.url, "admin", "admin-password")
+    page.goto(f"{live_ms.url}/admin/users")
+    page.get_by_role("link", name="sally").click()
+    page.get_by_role("link", name="External Accounts").click()
+    assert page.url.endswith(f"/admin/users/{sally_id}/edit/external-accounts")
+    page.get_by_role("link", name="Create").click()
+    page.get_by_label("Application").select_option("microsoft")
+    with page.expect_popup() as popup_info:
+        page.get_by_role("button", name="Connect").click()
+    popup = popup_info.value
+    popup.get_by_role("button", name="Adele Vance").click()
+    popup.get_by_role("button", name="Accept").click()
+    page.wait_for_url("**/oauth/flows/*/confirm")  # nothing is stored before the admin confirms
+    assert page.get_by_role("heading", name="Confirm the account for Sally Bronsen").is_visible()
+    assert (
+        page.get_by_role("alert")
+        .inner_text()
+        .startswith(
+            "The account that signed in, adele@contoso.example, is not Sally Bronsen's email"
+        )
+    )
+    page.get_by_role("button", name="Store Adele Vance's access on Sally Bronsen's account").click()
+    page.wait_for_url(f"**/admin/users/{sally_id}/edit/external-accounts")
+    assert page.get_by_text("adele@contoso.example is connected").is_visible()
+
+    page.goto(f"{live_ms.url}/profile/edit/external-accounts")
+    assert page.get_by_text("No external accounts yet").is_visible()
+
+    with sally_in_another_browser(browser, live_ms.url, "/profile/edit/external-accounts") as own:
+        row = own.get_by_role("row", name="Microsoft")
+        assert "Adele Vance" in row.inner_text() and "Connected" in row.inner_text()
+        assert "Connected by admin on" in row.inner_text()
+
+
+def test_admin_authorizes_a_users_email_from_user_management(live_ms, page, browser):
+    with live_ms.db():
+        users.create_user(None, "sally", "sally@crm.example", "sally-password", first_name="Sally")
+        users.create_user(None, "admin", "admin@crm.example", "admin-password", is_admin=True)
+    browser_login(page, live_ms.url, "admin", "admin-password")
+    page.goto(f"{live_ms.url}/admin/users")
+    page.get_by_role("link", name="sally").click()
+    page.get_by_role("link", name="Email Settings").click()
+    assert page.get_by_text("You are acting for Sally").is_visible()
+    with page.expect_popup() as popup_info:
+        page.get_by_role("button", name="Authorize").first.click()
+    popup = popup_info.value
+    popup.get_by_role("button", name="Adele Vance").click()
+    popup.get_by_role("button", name="Accept").click()
+    page.wait_for_url("**/oauth/flows/*/confirm")
+    page.get_by_role("button", name="Cancel").click()  # the admin changes their mind
+    page.wait_for_url("**/admin/email/users/*")
+    assert page.get_by_text("Cancelled: nothing was stored").is_visible()
+    with page.expect_popup() as popup_info:
+        page.get_by_role("button", name="Authorize").first.click()
+    popup = popup_info.value
+    popup.get_by_role("button", name="Adele Vance").click()
+    popup.get_by_role("button", name="Accept").click()
+    page.wait_for_url("**/oauth/flows/*/confirm")
+    page.get_by_role("button", name="Store Adele Vance's access").click()
+    page.wait_for_url("**/admin/email/users/*")
+    assert page.get_by_text("Authorized adele@contoso.example for SMTP and IMAP.").is_visible()
+
+    with sally_in_another_browser(browser, live_ms.url, "/emails/settings") as own:
+        address = own.locator('[data-authorized-email="mail"]')
+        assert address.inner_text() == "adele@contoso.example"
