@@ -234,9 +234,10 @@ def sally_mail(auth, client, mail_app, mail_servers):
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashes(monkeypatch):
-    """Users of these tests get cheap password hashes (scrypt is tested in tests/shell)."""
-    import app.users.models as user_module
+    """Users of these tests get cheap password hashes (scrypt is tested in tests/users)."""
     from werkzeug.security import generate_password_hash
+
+    import app.users.models as user_module
 
     monkeypatch.setattr(
         user_module,

@@ -155,8 +155,9 @@ ROUTES = _routes()
 @pytest.fixture(autouse=True)
 def _fast_password_hashes(monkeypatch):
     """Cheap password hashes: the matrix signs in hundreds of times (scrypt is tested elsewhere)."""
-    import app.users.models as user_module
     from werkzeug.security import generate_password_hash
+
+    import app.users.models as user_module
 
     monkeypatch.setattr(
         user_module,

@@ -74,9 +74,9 @@ VOLATILE = {"audit_events", "login_throttle"}
 def fuzz_app(app, monkeypatch):
     """The app (SQLite, and PostgreSQL when configured), with sally and admin (cheap password
     hashes)."""
-    import app.users.models as user_module
     from werkzeug.security import generate_password_hash
 
+    import app.users.models as user_module
     from app.users import directory as users
 
     monkeypatch.setattr(
