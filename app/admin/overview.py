@@ -60,11 +60,11 @@ def connections_page(page: int, per_page: int, attention: bool = False):
         select(ExternalAccount)
         .join(owner, ExternalAccount.user_id == owner.id)
         .outerjoin(Credential, Credential.account_id == ExternalAccount.id)
-        .outerjoin(connector, ExternalAccount.connected_by_id == connector.id)
+        .outerjoin(connector, ExternalAccount.authorized_by_id == connector.id)
         .options(
             contains_eager(ExternalAccount.user.of_type(owner)),
             contains_eager(ExternalAccount.credential),
-            contains_eager(ExternalAccount.connected_by.of_type(connector)),
+            contains_eager(ExternalAccount.authorized_by.of_type(connector)),
         )
         .order_by(owner.username, ExternalAccount.id)
     )

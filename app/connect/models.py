@@ -3,12 +3,16 @@ external accounts (a user's connection to a provider), their encrypted credentia
 sign-ins in progress."""
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint, false, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from app.core.db import UTCDateTime, utcnow
 from app.extensions import db
+
+if TYPE_CHECKING:
+    from app.connect.provider import SignIn
 
 
 class Connector(db.Model):
@@ -54,13 +58,67 @@ STATUS_LABELS = {
 }
 
 
-class ExternalAccount(db.Model):
+class Authorization:
+    """What every authorization keeps (an External Account, a mail account's SMTP/IMAP
+    authorization and its Graph one): its status and why, the identity that signed in — the
+    provider's stable (tenant, object) ids, and a name and address to show, never to authorize
+    on —, and when and by whom it was authorized. Each keeps its tokens as its `credential`."""
+
+    AUDIT_NAME: str
+    STATUS_LABELS = STATUS_LABELS
+
+    status: Mapped[str] = mapped_column(String(20), default=NOT_CONNECTED)
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    tenant_id: Mapped[str] = mapped_column(String(64), default="")
+    object_id: Mapped[str] = mapped_column(String(64), default="")
+    authorized_name: Mapped[str] = mapped_column(String(200), default="")
+    authorized_email: Mapped[str] = mapped_column(String(254), default="")
+    authorized_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    @declared_attr
+    def authorized_by_id(cls) -> Mapped[int | None]:
+        """Who authorized it: the owner, or an admin acting for them."""
+        return mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+
+    @declared_attr
+    def authorized_by(cls):
+        """The user who authorized it."""
+        return relationship("User", foreign_keys=f"{cls.__name__}.authorized_by_id")
+
+    @property
+    def is_authorized(self) -> bool:
+        """Tokens are stored and the provider still accepts them."""
+        return self.status == CONNECTED
+
+    @property
+    def status_label(self) -> str:
+        """The status as the screen says it."""
+        return self.STATUS_LABELS.get(self.status, self.status)
+
+    def record_sign_in(self, sign_in: "SignIn", actor_id: int) -> str:
+        """Make the identity that signed in this authorization's, connected now by `actor_id`;
+        returns the address it had before ("" when none)."""
+        previous = self.authorized_email
+        self.tenant_id, self.object_id = sign_in.tenant_id, sign_in.object_id
+        self.authorized_name, self.authorized_email = sign_in.name[:200], sign_in.username[:254]
+        self.status, self.status_reason = CONNECTED, ""
+        self.authorized_at, self.authorized_by_id = utcnow(), actor_id
+        return previous
+
+    def forget_identity(self) -> None:
+        """Not connected any more: no identity, no status reason."""
+        self.status, self.status_reason = NOT_CONNECTED, ""
+        self.tenant_id = self.object_id = self.authorized_name = self.authorized_email = ""
+
+
+class ExternalAccount(Authorization, db.Model):
     """One user's account at one provider, identified by the provider's (tenant, object) ids."""
 
     __tablename__ = "external_accounts"
     AUDIT_NAME = "external_account"
     __table_args__ = (
         UniqueConstraint("user_id", "provider", name="uq_external_account_user"),
+        Index("ix_external_accounts_status", "status"),
         # One provider identity (tenant, object) belongs to one CRM user's External Account.
         Index(
             "uq_external_account_identity",
@@ -76,21 +134,10 @@ class ExternalAccount(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     provider: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(20), default=NOT_CONNECTED, index=True)
-    tenant_id: Mapped[str] = mapped_column(String(64), default="")
-    object_id: Mapped[str] = mapped_column(String(64), default="")
-    display_name: Mapped[str] = mapped_column(String(200), default="")
-    username: Mapped[str] = mapped_column(String(254), default="")
-    connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    connected_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
-    )
-    status_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     user = relationship("User", foreign_keys=[user_id])
-    connected_by = relationship("User", foreign_keys=[connected_by_id])
     credential = relationship(
         "Credential",
         back_populates="account",
@@ -98,11 +145,6 @@ class ExternalAccount(db.Model):
         cascade="all, delete-orphan",
         passive_deletes=True,
     )
-
-    @property
-    def status_label(self) -> str:
-        """The status as the screen says it."""
-        return STATUS_LABELS.get(self.status, self.status)
 
 
 class Credential(db.Model):

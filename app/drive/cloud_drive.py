@@ -85,7 +85,7 @@ def connection_of(user: User) -> Connection:
     account = external_accounts.connected_account(user, identity.NAME)
     if account is None or account.status not in (CONNECTED, NEEDS_RECONNECT):
         return Connection("not_connected")
-    return Connection(account.status, account.id, account.username)
+    return Connection(account.status, account.id, account.authorized_email)
 
 
 # Built once: assembling and cache-keying this SELECT cost more than running it (0.7 ms against

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.connect.models import CONNECTED, NEEDS_RECONNECT, NOT_CONNECTED
+from app.connect.models import CONNECTED, NEEDS_RECONNECT, NOT_CONNECTED, Authorization
 from app.core.db import UTCDateTime, utcnow
 from app.extensions import db
 
@@ -31,6 +31,7 @@ SEND_SMTP, SEND_GRAPH = "smtp", "graph"
 SENDING, SENT, FAILED, RECEIVED = "sending", "sent", "failed", "received"
 OUTBOUND, INBOUND = "outbound", "inbound"
 MESSAGE_STATUS_LABELS = {SENDING: "Sending", SENT: "Sent", FAILED: "Failed", RECEIVED: "Received"}
+# A mail authorization says Authorized / Not Authorized (the Emails module's words).
 AUTHORIZATION_LABELS = {
     CONNECTED: "Authorized",
     NEEDS_RECONNECT: "Not Authorized",
@@ -38,29 +39,13 @@ AUTHORIZATION_LABELS = {
 }
 
 
-class _Authorization:
-    """What a token owner shows: Authorized / Not Authorized and the signed-in address."""
-
-    status: str
-    authorized_email: str
-
-    @property
-    def is_authorized(self) -> bool:
-        """Tokens are stored and Microsoft still accepts them."""
-        return self.status == CONNECTED
-
-    @property
-    def status_label(self) -> str:
-        """Authorized / Not Authorized, as the screen says it."""
-        return AUTHORIZATION_LABELS.get(self.status, "Not Authorized")
-
-
-class MailAccount(_Authorization, db.Model):
+class MailAccount(Authorization, db.Model):
     """One mailbox the CRM sends from and/or imports: server settings, and the Outlook
     (SMTP.Send + IMAP) authorization whose tokens are its own `credential` (purpose "mail")."""
 
     __tablename__ = "mail_accounts"
     AUDIT_NAME = "mail_account"
+    STATUS_LABELS = AUTHORIZATION_LABELS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slot: Mapped[str] = mapped_column(String(40), unique=True)  # user-<id> | system | group
@@ -85,16 +70,6 @@ class MailAccount(_Authorization, db.Model):
     # Import runs only when the owner (an admin, for the group mailbox) saved the inbound
     # settings with "Import into Emails" on; authorizing to send never imports a mailbox.
     import_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    status: Mapped[str] = mapped_column(String(20), default=NOT_CONNECTED)
-    status_reason: Mapped[str] = mapped_column(Text, default="")
-    authorized_email: Mapped[str] = mapped_column(String(254), default="")
-    authorized_name: Mapped[str] = mapped_column(String(200), default="")
-    tenant_id: Mapped[str] = mapped_column(String(64), default="")
-    object_id: Mapped[str] = mapped_column(String(64), default="")
-    authorized_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    authorized_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
-    )
     sync_folder: Mapped[str] = mapped_column(String(200), default="")
     sync_uidvalidity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     sync_last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -105,7 +80,6 @@ class MailAccount(_Authorization, db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     user = relationship("User", foreign_keys=[user_id])
-    authorized_by = relationship("User", foreign_keys=[authorized_by_id])
     credential = relationship(
         "Credential",
         back_populates="mail_account",
@@ -139,28 +113,19 @@ class MailAccount(_Authorization, db.Model):
         return self.authorized_email if self.uses_oauth else self.username
 
 
-class MailGraphAuthorization(_Authorization, db.Model):
+class MailGraphAuthorization(Authorization, db.Model):
     """The Microsoft Graph (Mail.Send) authorization of a mail account that sends via Graph:
     another resource, so another token, stored as its own `credential` (purpose "graph_mail")."""
 
     __tablename__ = "mail_graph_authorizations"
     AUDIT_NAME = "mail_graph_authorization"
+    STATUS_LABELS = AUTHORIZATION_LABELS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     mail_account_id: Mapped[int] = mapped_column(
         ForeignKey("mail_accounts.id", ondelete="CASCADE"), unique=True
     )
     provider: Mapped[str] = mapped_column(String(32), default="microsoft")
-    status: Mapped[str] = mapped_column(String(20), default=NOT_CONNECTED)
-    status_reason: Mapped[str] = mapped_column(Text, default="")
-    authorized_email: Mapped[str] = mapped_column(String(254), default="")
-    authorized_name: Mapped[str] = mapped_column(String(200), default="")
-    tenant_id: Mapped[str] = mapped_column(String(64), default="")
-    object_id: Mapped[str] = mapped_column(String(64), default="")
-    authorized_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    authorized_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
-    )
 
     mail_account = relationship("MailAccount", back_populates="graph_authorization")
     credential = relationship(

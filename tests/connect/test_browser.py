@@ -71,6 +71,7 @@ def server(standin, tmp_path_factory):
                 tenant="",
                 enabled=True,
             )
+            db.session.commit()
         yield srv
         with srv.context():
             db.engine.dispose()
@@ -84,6 +85,7 @@ def me(server, page):
     username = f"user{next(_numbers)}"
     with server.context():
         users.create_user(None, username, f"{username}@crm.example", PASSWORD)
+        db.session.commit()
     token = csrf_token(page.request.get(f"{server.url}/login").text())
     answer = page.request.post(
         f"{server.url}/login",
@@ -103,7 +105,7 @@ def me(server, page):
 
 
 def account_row(server, username):
-    """(status, username, display_name, id) of the user's Microsoft account, or None."""
+    """(status, authorized_email, authorized_name, id) of the user's Microsoft account, or None."""
     with server.context():
         user = db.session.scalar(select(User).where(User.username == username))
         account = db.session.scalar(
@@ -112,7 +114,7 @@ def account_row(server, username):
         db.session.remove()
         if account is None:
             return None
-        return account.status, account.username, account.display_name, account.id
+        return account.status, account.authorized_email, account.authorized_name, account.id
 
 
 def stored_tokens(server, username):
@@ -300,6 +302,7 @@ def test_delete_with_confirmation(server, me, page):
 def test_microsoft_not_offered_without_connector(live_server, page):
     with live_server.app().app_context():
         users.create_user(None, "nobody", "nobody@crm.example", PASSWORD)
+        db.session.commit()
         db.engine.dispose()
     browser_login(page, live_server.url, "nobody", PASSWORD)
     page.goto(f"{live_server.url}/profile/edit/external-accounts")
@@ -314,10 +317,11 @@ def test_microsoft_not_offered_without_connector(live_server, page):
 def test_another_users_account_is_404(server, me, page):
     with server.context():
         other = users.create_user(None, f"{me}-other", f"{me}-other@crm.example", PASSWORD)
+        db.session.commit()
         mine_user = db.session.scalar(select(User).where(User.username == me))
         theirs = ExternalAccount(
             user_id=other.id, provider="microsoft", status="connected",
-            display_name="Their Name", username="theirs@contoso.example",
+            authorized_name="Their Name", authorized_email="theirs@contoso.example",
         )  # fmt: skip
         mine = ExternalAccount(user_id=mine_user.id, provider="microsoft", status="not_connected")
         db.session.add_all([theirs, mine])
@@ -400,6 +404,7 @@ def test_tokens_and_secret_never_reach_browser_or_log(server, browser, tmp_path)
         username = f"user{next(_numbers)}"
         with server.context():
             users.create_user(None, username, f"{username}@crm.example", PASSWORD)
+            db.session.commit()
         browser_login(page, server.url, username, PASSWORD)
         connect(page, server)
         # Reauthenticate too: a second code redemption stores fresh tokens.

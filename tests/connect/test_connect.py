@@ -66,7 +66,10 @@ def test_connect_through_the_popup_flow(sally, client, app):
     assert "Cross-Origin-Opener-Policy" not in flow.callback.headers
     account = _account()
     assert (account.status, account.tenant_id, account.object_id) == ("connected", CONTOSO, ADELE)
-    assert (account.display_name, account.username) == ("Adele Vance", "adele@contoso.example")
+    assert (account.authorized_name, account.authorized_email) == (
+        "Adele Vance",
+        "adele@contoso.example",
+    )
     credential = account.credential
     assert credential.refresh_token_encrypted and credential.access_token_encrypted
     assert "Files.ReadWrite.All" in credential.scopes
@@ -219,18 +222,18 @@ def test_reauthenticate_with_a_different_account_asks_first(sally, client):
     path = f"/profile/external-accounts/{account_id}/connect"
     flow = connect(client, oid=MEGAN, path=path, data={"mode": "popup"})
     assert 'data-status="confirm"' in flow.callback.get_data(as_text=True)
-    assert _account().username == "adele@contoso.example"  # nothing overwritten yet
+    assert _account().authorized_email == "adele@contoso.example"  # nothing overwritten yet
     confirm_url = f"/oauth/flows/{flow.start['flow']}/confirm"
     page = client.get(confirm_url).get_data(as_text=True)
     assert "Adele Vance (adele@contoso.example) is connected" in page
     assert "Megan Bowen (megan@contoso.example) signed in" in page
     client.post(confirm_url, data={"decision": "cancel"})
-    assert _account().username == "adele@contoso.example"
+    assert _account().authorized_email == "adele@contoso.example"
 
     flow = connect(client, oid=MEGAN, path=path, data={"mode": "popup"})
     client.post(f"/oauth/flows/{flow.start['flow']}/confirm", data={"decision": "confirm"})
     account = _account()
-    assert (account.username, account.object_id) == ("megan@contoso.example", MEGAN)
+    assert (account.authorized_email, account.object_id) == ("megan@contoso.example", MEGAN)
 
 
 def test_delete_removes_the_tokens(sally, client):

@@ -35,7 +35,7 @@ def test_admin_connects_for_a_user_and_the_tokens_are_the_users(admin, client, a
     assert db.session.scalar(select(Credential)) is None  # nothing stored before confirming
     client.post(f"/oauth/flows/{flow.start['flow']}/confirm", data={"decision": "confirm"})
     account = db.session.scalar(select(ExternalAccount))
-    assert account.user_id == sally.id and account.connected_by_id == _user("admin").id
+    assert account.user_id == sally.id and account.authorized_by_id == _user("admin").id
     assert account.credential is not None
     assert flow.start["status_url"]
     # The admin's own External Accounts stay empty.
@@ -150,8 +150,8 @@ def _bulk_accounts(n, start=0):
                 "status": "connected",
                 "tenant_id": "t",
                 "object_id": str(uid),
-                "display_name": "x",
-                "username": f"{uid}@x.example",
+                "authorized_name": "x",
+                "authorized_email": f"{uid}@x.example",
                 "status_reason": "",
                 "created_at": now,
                 "updated_at": now,

@@ -44,6 +44,7 @@ def second(app, ms, configured):
         tenant="",
         enabled=True,
     )
+    db.session.commit()
     return provider
 
 
@@ -60,7 +61,7 @@ def test_a_second_provider_connects_from_external_accounts_and_refreshes(auth, c
     assert "prompt" not in query  # Microsoft's account picker is Microsoft's, not OpenID's
 
     account = db.session.scalar(select(ExternalAccount).where(ExternalAccount.provider == NAME))
-    assert account.status == "connected" and account.username == "adele@contoso.example"
+    assert account.status == "connected" and account.authorized_email == "adele@contoso.example"
     assert account.tenant_id == f"{ms.base}/{CONTOSO}/v2.0" and account.object_id  # (iss, sub)
     listed = client.get("/profile/edit/external-accounts").get_data(as_text=True)
     assert LABEL in listed and "adele@contoso.example" in listed
