@@ -139,6 +139,7 @@ def create_users(env: dict, count: int) -> list[str]:
     with app.app_context():
         for name in names:
             users.create_user(None, name, f"{name}@crm.example", PASSWORD)
+            db.session.commit()
         db.engine.dispose()
     return names
 

@@ -88,6 +88,7 @@ def create_user(env: dict) -> None:
     )
     with app.app_context():
         users.create_user(None, USERNAME, f"{USERNAME}@crm.example", PASSWORD)
+        db.session.commit()
         db.engine.dispose()
 
 

@@ -114,6 +114,7 @@ def seed(env: dict) -> float:
             first_name="Bench",
             last_name="Admin",
         )
+        db.session.commit()
         db.engine.dispose()
     return time.perf_counter() - started
 

@@ -80,6 +80,7 @@ def main() -> int:
                 )
                 with server.db():
                     from app.connect import connectors
+                    from app.extensions import db
                     from app.users import directory as users
 
                     connectors.save(
@@ -91,7 +92,9 @@ def main() -> int:
                         tenant="",
                         enabled=True,
                     )
+                    db.session.commit()
                     users.create_user(None, "sally", "sally@crm.example", "sally-password")
+                    db.session.commit()
                 session = signed_in(server)
                 account_id = connect_over_http(server, session)
                 timed_storm(server, session, account_id)  # warm the workers

@@ -148,7 +148,9 @@ def make_user(app):
 
     def _make(username="sally", password="sally-password", *, admin=False, **fields):
         fields.setdefault("email", f"{username}@crm.example")
-        return users.create_user(None, username, password=password, is_admin=admin, **fields)
+        user = users.create_user(None, username, password=password, is_admin=admin, **fields)
+        db.session.commit()
+        return user
 
     return _make
 
@@ -379,6 +381,7 @@ def live_ms(tmp_path, standin):
                 tenant="",
                 enabled=True,
             )
+            db.session.commit()
         yield server
 
 

@@ -11,6 +11,7 @@ from app.connect.answers import flash_finished_flow, flow_refused, flow_started
 from app.connect.forms import ConnectForm, CreateAccountForm
 from app.core.errors import wants_json
 from app.core.forms import ConfirmForm
+from app.extensions import db
 from app.users.tabs import EditContext, render_tab
 
 TAB = "external-accounts"
@@ -70,6 +71,7 @@ def new(ctx: EditContext, links: Links):
         if not form.validate_on_submit():
             return _refuse(ctx, links, form, "Choose an Application.", 400)
         account, reused = external_accounts.create(ctx.actor, ctx.subject, form.application.data)
+        db.session.commit()  # the account is listed (Not connected) whatever the sign-in does
         notice = (
             f"{ctx.subject.full_name} already has a {connectors.label(account.provider)}"
             " account; it is reused."
@@ -100,7 +102,9 @@ def _start(ctx: EditContext, links: Links, account, mode: str, notice: str = "")
             ctx.actor, account, mode=mode, return_url=ctx.tab_url(TAB)
         )
     except oauth_flow.FlowError as error:
+        db.session.rollback()
         return flow_refused(error.message, error.status, links.account(account.id))
+    db.session.commit()
     return flow_started(flow, notice)
 
 
@@ -151,6 +155,7 @@ def delete(ctx: EditContext, links: Links, account_id: int):
     if request.method == "POST" and form.validate_on_submit():
         label = connectors.label(account.provider)
         external_accounts.delete(ctx.actor, account)
+        db.session.commit()
         flash(f"The {label} account was deleted and its tokens removed.", "success")
         return redirect(ctx.tab_url(TAB))
     return _render(

@@ -10,6 +10,7 @@ from app.admin import bp
 from app.connect import connectors
 from app.connect.provider import ProviderError
 from app.core.forms import ConfirmForm
+from app.extensions import db
 
 
 class ConnectorForm(FlaskForm):
@@ -62,6 +63,7 @@ def connector_edit(provider: str):
         except connectors.ConnectorError as error:
             form[error.field or "client_id"].errors.append(error.message)
         else:
+            db.session.commit()
             flash(
                 f"The {spec.label} connector was saved." if changed else "Nothing changed.",
                 "success",

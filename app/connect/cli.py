@@ -114,6 +114,7 @@ def connector_set(
         )
     except connectors.ConnectorError as error:
         raise click.ClickException(error.message) from None
+    db.session.commit()
     click.echo(f"Saved {provider}: {', '.join(changed) or 'nothing changed'}.")
 
 

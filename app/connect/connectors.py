@@ -116,8 +116,8 @@ def save(
     enabled: bool,
     allow_anonymous_links: bool | None = None,
 ) -> list[str]:
-    """Store the configuration; a blank secret, and `allow_anonymous_links=None`, keep the stored
-    value. Returns the changed fields."""
+    """Store the configuration (the caller commits); a blank secret, and
+    `allow_anonymous_links=None`, keep the stored value. Returns the changed fields."""
     client_id = client_id.strip()
     if not client_id:
         raise ConnectorError("Enter the Client ID of your Azure app registration.", "client_id")
@@ -154,7 +154,7 @@ def save(
     connector.updated_by_id = actor.id if actor else None
     if changed:
         audit.record(actor, "connector.updated", detail=f"{provider}: {', '.join(changed)}")
-    db.session.commit()
+    db.session.flush()
     spec(provider).forget()
     return changed
 

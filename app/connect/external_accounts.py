@@ -6,7 +6,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.connect import connectors, identities, oauth_flow, tokens
-from app.connect.models import CONNECTED, NEEDS_RECONNECT, NOT_CONNECTED, ExternalAccount, OAuthFlow
+from app.connect.models import NEEDS_RECONNECT, NOT_CONNECTED, ExternalAccount, OAuthFlow
 from app.connect.provider import ProviderError, SignIn
 from app.core.db import utcnow
 from app.extensions import db
@@ -54,7 +54,8 @@ def needing_reconnect(user: User) -> list[ExternalAccount]:
 
 
 def create(actor: User, owner: User, provider: str) -> tuple[ExternalAccount, bool]:
-    """The owner's account for this application: the existing one (reused=True) or a new one."""
+    """The owner's account for this application: the existing one (reused=True) or a new one
+    (the caller commits)."""
     existing = connected_account(owner, provider)
     if existing is not None:
         return existing, True
@@ -62,7 +63,6 @@ def create(actor: User, owner: User, provider: str) -> tuple[ExternalAccount, bo
     db.session.add(account)
     db.session.flush()
     audit.record(actor, "external_account.created", target=owner, detail=provider)
-    db.session.commit()
     return account, False
 
 
@@ -102,15 +102,15 @@ def check(account: ExternalAccount) -> str:
 
 
 def delete(actor: User, account: ExternalAccount) -> None:
-    """Remove the account and its tokens."""
+    """Remove the account and its tokens (the caller commits)."""
     audit.record(
         actor,
         "external_account.deleted",
         target=account.user,
-        detail=f"{account.provider}: {account.username or 'not connected'}",
+        detail=f"{account.provider}: {account.authorized_email or 'not connected'}",
     )
     db.session.delete(account)
-    db.session.commit()
+    db.session.flush()
 
 
 def identity_owner(provider: str, tenant_id: str, object_id: str, except_user_id: int):
@@ -153,7 +153,7 @@ def review(flow: OAuthFlow, result: SignIn) -> oauth_flow.Review:
     )
     if replacing:
         notes.append(
-            f"{account.display_name} ({account.username}) is connected, but "
+            f"{account.authorized_name} ({account.authorized_email}) is connected, but "
             f"{result.name} ({result.username}) signed in."
         )
     if not notes:
@@ -165,22 +165,18 @@ def review(flow: OAuthFlow, result: SignIn) -> oauth_flow.Review:
         confirm_label=f"Replace with {result.name or result.username}",
         cancel_label="Keep the connected account",
         heading="Another account signed in",
-        cancel_message=f"Kept {account.username}; nothing was changed.",
+        cancel_message=f"Kept {account.authorized_email}; nothing was changed.",
     )
 
 
-def store(flow: OAuthFlow, result: SignIn) -> str:
-    """Write the identity and the tokens (under the credential's refresh lock, so a refresh
-    running now cannot overwrite the new grant); record who connected it and for whom."""
+def store(flow: OAuthFlow, result: SignIn) -> None:
+    """Write the identity and the tokens and mark the flow done, committed under the
+    credential's refresh lock (the point: a refresh running now cannot overwrite the new
+    grant); record who connected it and for whom."""
     account = _flow_account(flow)
     with tokens.exclusive(account):
         reauth = account.status != NOT_CONNECTED and bool(account.object_id)
-        account.tenant_id, account.object_id = result.tenant_id, result.object_id
-        account.display_name = result.name[:200]
-        account.username = result.username[:254]
-        account.status, account.status_reason = CONNECTED, ""
-        account.connected_at = utcnow()
-        account.connected_by_id = flow.actor_id
+        account.record_sign_in(result, flow.actor_id)
         account.updated_at = utcnow()
         tokens.store(account, PURPOSE, result.tokens)
         actor = db.session.get(User, flow.actor_id)
@@ -189,11 +185,11 @@ def store(flow: OAuthFlow, result: SignIn) -> str:
             actor,
             "external_account.reauthenticated" if reauth else "external_account.connected",
             target=account.user,
-            detail=f"{account.provider}: {account.username}{on_behalf}",
+            detail=f"{account.provider}: {account.authorized_email}{on_behalf}",
         )
+        label = connectors.label(account.provider)
+        oauth_flow.succeed(flow, f"{label} account {account.authorized_email} is connected.")
         db.session.commit()
-    label = connectors.label(account.provider)
-    return f"{label} account {account.username} is connected."
 
 
 def init_app(app: Flask) -> None:

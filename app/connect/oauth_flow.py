@@ -56,10 +56,11 @@ class Review:
 @dataclass(frozen=True)
 class Completion:
     """What a verified sign-in for one purpose does: `review` raises FlowError when it may not be
-    stored and says what needs confirming; `store` writes it, commits, and returns the message."""
+    stored and says what needs confirming; `store` writes it, marks the flow done (`succeed`)
+    and commits both at once."""
 
     review: Callable[[OAuthFlow, SignIn], Review]
-    store: Callable[[OAuthFlow, SignIn], str]
+    store: Callable[[OAuthFlow, SignIn], None]
 
 
 def register_completion(app: Flask, purpose: str, completion: Completion) -> None:
@@ -83,7 +84,8 @@ def start(
     account_id: int | None = None,
     login_hint: str | None = None,
 ) -> OAuthFlow:
-    """Record a one-time flow and build the provider's authorize URL (raises FlowError)."""
+    """Record a one-time flow and build the provider's authorize URL (raises FlowError); the
+    caller commits before it hands the flow to the browser."""
     spec, connector = connectors.spec(provider), connectors.get(provider)
     if spec is None or connector is None or not connector.is_ready:
         raise FlowError(
@@ -125,7 +127,7 @@ def start(
         authorize_url=authorize_url,
     )
     db.session.add(flow)
-    db.session.commit()
+    db.session.flush()
     return flow
 
 
@@ -149,9 +151,9 @@ def finish(provider: str, params: dict, user: User) -> OAuthFlow:
         review = completion.review(flow, result)
         if review.notes:
             hold_for_confirmation(flow, result, review)
-            db.session.commit()
+            db.session.commit()  # the point: the opener learns the outcome whatever comes next
         else:
-            succeed(flow, completion.store(flow, result))
+            completion.store(flow, result)
     return flow
 
 
@@ -172,7 +174,7 @@ def confirm(flow: OAuthFlow, accept: bool) -> None:
         completion = _completion(flow.purpose)
         check_right_to_act(flow)
         completion.review(flow, result)
-        succeed(flow, completion.store(flow, result))
+        completion.store(flow, result)
 
 
 @contextmanager
@@ -216,7 +218,7 @@ def check_right_to_act(flow: OAuthFlow) -> None:
         return
     if not actor.is_admin:
         audit.record(actor, "oauth.refused", detail="no longer an admin when the sign-in ended")
-        db.session.commit()
+        db.session.commit()  # the point: the refusal is recorded though the flow rolls back
         raise FlowError(
             "You are no longer an administrator, so you may not connect accounts for other "
             "users. Nothing was stored.",
@@ -233,14 +235,14 @@ def _claim(provider: str, state: str, user: User) -> OAuthFlow:
         raise FlowError("This sign-in is not one we started (unknown state). Please connect again.")
     if flow.actor_id != user.id:
         audit.record(user, "oauth.refused", detail="callback with another user's state")
-        db.session.commit()
+        db.session.commit()  # the point: the refusal is recorded though the request fails
         raise FlowError("This sign-in was started by another user.", 403)
     claimed = db.session.execute(
         update(OAuthFlow)
         .where(OAuthFlow.id == flow.id, OAuthFlow.used_at.is_(None))
         .values(used_at=utcnow())
     )
-    db.session.commit()
+    db.session.commit()  # the point: the state is spent before the code is redeemed
     if claimed.rowcount != 1:
         raise FlowError("This sign-in was already used. Please connect again.")
     db.session.refresh(flow)
@@ -254,7 +256,7 @@ def _fail(flow: OAuthFlow, message: str) -> None:
     flow.status, flow.message = ERROR, message
     flow.code_verifier_encrypted = flow.pending_result_encrypted = ""
     try:
-        db.session.commit()
+        db.session.commit()  # the point: the opener learns of the failure (the rest rolled back)
     except SQLAlchemyError:  # the database is still refusing: the flow expires on its own
         db.session.rollback()
         log.exception("Could not mark flow %s as failed", flow.id)
@@ -294,10 +296,10 @@ def _verify(flow: OAuthFlow, params: dict) -> SignIn:
 
 
 def succeed(flow: OAuthFlow, message: str) -> None:
-    """Mark the flow done and forget its secrets (the completion committed its own work)."""
+    """Mark the flow done and forget its secrets, in the transaction of the completion that
+    stored its result."""
     flow.status, flow.message = DONE, message
     flow.code_verifier_encrypted = flow.pending_result_encrypted = ""
-    db.session.commit()
 
 
 def hold_for_confirmation(flow: OAuthFlow, result: SignIn, review: Review) -> None:
@@ -376,7 +378,7 @@ def decline(flow: OAuthFlow, message: str) -> None:
     """The person cancelled: the held sign-in is deleted at once, nothing is stored."""
     flow.pending_result_encrypted = flow.code_verifier_encrypted = ""
     flow.status, flow.message = ERROR, message
-    db.session.commit()
+    db.session.commit()  # the point: Cancel deletes the held tokens at once
 
 
 KEEP_FINISHED_FLOWS = timedelta(days=1)

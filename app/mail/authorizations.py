@@ -6,10 +6,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.connect import identities, oauth_flow, token_jobs, tokens
-from app.connect.models import CONNECTED, NOT_CONNECTED, OAuthFlow
+from app.connect.models import NOT_CONNECTED, OAuthFlow
 from app.connect.provider import SignIn
 from app.core import crypto
-from app.core.db import utcnow
 from app.extensions import db
 from app.mail.models import PERSONAL, MailAccount, MailGraphAuthorization
 from app.mail.settings import GRAPH_PURPOSE, PURPOSE, MailSettingsError, _record, _saved
@@ -30,13 +29,13 @@ def init_app(app: Flask) -> None:
 def start_authorization(
     actor: User, account: MailAccount, purpose: str, *, mode: str, return_url: str
 ) -> OAuthFlow:
-    """Start the pop-up sign-in for this mail account (raises FlowError / MailSettingsError)."""
+    """Start the pop-up sign-in for this mail account, saving its pre-filled settings first
+    (raises FlowError / MailSettingsError); the caller commits."""
     if purpose not in (PURPOSE, GRAPH_PURPOSE):
         raise MailSettingsError("Unknown authorization.", status=404)
     if not account.uses_oauth:
         raise MailSettingsError("Authorize is for Exchange Online; save that provider first.")
     account = _saved(account)
-    db.session.commit()
     owner = account.user
     hint = account.authorized_email or (owner.email if owner and owner.id != actor.id else None)
     flow = oauth_flow.start(
@@ -49,7 +48,7 @@ def start_authorization(
         login_hint=hint,
     )
     flow.mail_account_id = account.id
-    db.session.commit()
+    db.session.flush()
     return flow
 
 
@@ -101,18 +100,11 @@ def review(flow: OAuthFlow, result: SignIn) -> oauth_flow.Review:
     return identities.acting_for_review(notes, result, account.user)
 
 
-def _apply_identity(owner, flow: OAuthFlow, result: SignIn) -> str:
-    previous = owner.authorized_email
-    owner.tenant_id, owner.object_id = result.tenant_id, result.object_id
-    owner.authorized_email, owner.authorized_name = result.username[:254], result.name[:200]
-    owner.status, owner.status_reason = CONNECTED, ""
-    owner.authorized_at, owner.authorized_by_id = utcnow(), flow.actor_id
-    return previous
-
-
-def store(flow: OAuthFlow, result: SignIn) -> str:
+def store(flow: OAuthFlow, result: SignIn) -> None:
     """The verified sign-in becomes the mail account's own authorization: SMTP/IMAP tokens on
-    the account, Graph sendMail tokens on its Graph authorization (under their refresh lock)."""
+    the account, Graph sendMail tokens on its Graph authorization; the flow is marked done in
+    the same commit, under the authorization's refresh lock (the point: a refresh running now
+    cannot overwrite the new grant)."""
     account = _flow_account(flow)
     if flow.purpose == GRAPH_PURPOSE:
         owner = account.graph_authorization or MailGraphAuthorization(
@@ -122,15 +114,15 @@ def store(flow: OAuthFlow, result: SignIn) -> str:
     else:
         owner = account
     with tokens.exclusive(owner):
-        previous = _apply_identity(owner, flow, result)
+        previous = owner.record_sign_in(result, flow.actor_id)
         tokens.store(owner, flow.purpose, result.tokens)
         email, what = owner.authorized_email, WHAT[flow.purpose]
         actor = db.session.get(User, flow.actor_id)
         changed = f" (was {previous})" if previous and previous != email else ""
         on_behalf = " on behalf of the user" if account.user_id not in (None, flow.actor_id) else ""
         _record(actor, account, "mail.authorized", f"{what}: {email}{changed}{on_behalf}")
+        oauth_flow.succeed(flow, f"Authorized {email} for {what}.")
         db.session.commit()
-    return f"Authorized {email} for {what}."
 
 
 def stored_password(account: MailAccount) -> str:

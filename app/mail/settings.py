@@ -3,7 +3,8 @@ the group mailbox; outbound (SMTP or Graph) and inbound (IMAP) settings, checked
 stored; removing an authorization.
 
 A mail account is authorized on its own (see `authorizations`), never through External
-Accounts; settings that would send its token elsewhere remove the authorization first."""
+Accounts; settings that would send its token elsewhere remove the authorization first. These
+functions flush; the view that called them commits."""
 
 from dataclasses import dataclass
 
@@ -192,7 +193,7 @@ def save_outbound(actor: User, account: MailAccount, settings: OutboundSettings)
     if account.role == SYSTEM:
         account.allow_user_fallback = bool(settings.allow_user_fallback)
     _record(actor, account, "mail.settings_saved", f"outbound: {account.smtp_host}")
-    db.session.commit()
+    db.session.flush()
     return notice
 
 
@@ -240,7 +241,7 @@ def save_inbound(actor: User, account: MailAccount, settings: InboundSettings) -
     account.import_enabled = bool(settings.import_enabled)
     turned = "on" if account.import_enabled else "off"
     _record(actor, account, "mail.settings_saved", f"inbound: {host} {folder}, import {turned}")
-    db.session.commit()
+    db.session.flush()
     return notice
 
 
@@ -249,17 +250,17 @@ def _record(actor: User | None, account: MailAccount, action: str, detail: str) 
 
 
 def deauthorize(actor: User, account: MailAccount, purpose: str, reason: str = "") -> None:
-    """Forget an authorization: its tokens and the identity that signed in."""
+    """Forget an authorization: its tokens and the identity that signed in (the caller
+    commits)."""
     owner = account if purpose == PURPOSE else account.graph_authorization
     if owner is None:
         return
     email = owner.authorized_email
     owner.credential = None
-    owner.status, owner.status_reason, owner.authorized_email = NOT_CONNECTED, "", ""
-    owner.authorized_name, owner.tenant_id, owner.object_id = "", "", ""
+    owner.forget_identity()
     why = f" ({reason})" if reason else ""
     _record(actor, account, "mail.deauthorized", f"{purpose}: {email}{why}")
-    db.session.commit()
+    db.session.flush()
 
 
 def _drop_authorization(actor: User, account: MailAccount, why: str) -> str:

@@ -130,6 +130,7 @@ def save_outbound(page: SettingsPage):
         except settings.MailSettingsError as error:
             _field_error(form, error)
         else:
+            db.session.commit()
             _flash_saved("The outbound settings were saved.", notice)
             return redirect(page.url())
     return show(page, outbound=form, status=400)
@@ -151,6 +152,7 @@ def save_inbound(page: SettingsPage):
         except settings.MailSettingsError as error:
             _field_error(form, error)
         else:
+            db.session.commit()
             _flash_saved("The inbound settings were saved.", notice)
             return redirect(page.url())
     return show(page, inbound=form, status=400)
@@ -168,7 +170,9 @@ def authorize(page: SettingsPage, purpose: str):
             current_user, page.account(), purpose, mode=form.mode.data, return_url=page.url()
         )
     except (oauth_flow.FlowError, settings.MailSettingsError) as error:
+        db.session.rollback()  # refused: not even the pre-filled settings are kept
         return flow_refused(error.message, error.status, page.url())
+    db.session.commit()
     return flow_started(flow)
 
 
@@ -179,6 +183,7 @@ def deauthorize(page: SettingsPage, purpose: str):
     account = settings.account_for(page.role, page.owner())
     if account is not None:
         settings.deauthorize(current_user, account, purpose)
+        db.session.commit()
         flash("The authorization was removed and its tokens deleted.", "success")
     return redirect(page.url())
 

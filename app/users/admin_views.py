@@ -6,7 +6,7 @@ from flask_login import current_user
 from app.admin import bp
 from app.core.forms import ConfirmForm
 from app.extensions import db
-from app.users import directory as users
+from app.users import directory
 from app.users.forms import CreateUserForm, DeleteUserForm
 from app.users.models import User
 from app.users.tabs import admin_context, dispatch
@@ -17,7 +17,7 @@ def user_list():
     """Users, paginated and searchable by username, name or email."""
     query = request.args.get("q", "")[:100]
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 1_000_000)
-    pagination = users.search_users(query, max(page, 1), current_app.config["USERS_PER_PAGE"])
+    pagination = directory.search_users(query, max(page, 1), current_app.config["USERS_PER_PAGE"])
     return render_template("users/users.html", pagination=pagination, q=query)
 
 
@@ -27,16 +27,17 @@ def create_user():
     form = CreateUserForm()
     if form.validate_on_submit():
         try:
-            user = users.create_user(
+            user = directory.create_user(
                 current_user,
                 form.username.data.strip(),
                 password=form.password.data,
                 is_admin=form.is_admin.data,
                 **form.profile_data(),
             )
-        except users.UserError as error:
+        except directory.UserError as error:
             form[error.field].errors.append(error.message)
         else:
+            db.session.commit()
             flash(f"User {user.username} was created.", "success")
             return redirect(url_for("admin.edit_user", user_id=user.id, tab="user-profile"))
     status = 400 if form.errors else 200
@@ -62,10 +63,11 @@ def toggle_active(user_id: int):
     subject = db.get_or_404(User, user_id)
     if ConfirmForm().validate_on_submit():
         try:
-            users.update_profile(current_user, subject, active=not subject.active)
-        except users.UserError as error:
+            directory.update_profile(current_user, subject, active=not subject.active)
+        except directory.UserError as error:
             flash(error.message, "error")
         else:
+            db.session.commit()
             state = "reactivated" if subject.active else "deactivated"
             flash(f"User {subject.username} was {state}.", "success")
     return redirect(request.referrer if _is_local(request.referrer) else url_for("admin.user_list"))
@@ -83,10 +85,11 @@ def delete_user(user_id: int):
     if form.validate_on_submit():
         try:
             username = subject.username
-            users.delete_user(current_user, subject)
-        except users.UserError as error:
+            directory.delete_user(current_user, subject)
+        except directory.UserError as error:
             flash(error.message, "error")
             return render_template("users/user_delete.html", subject=subject, form=form), 409
+        db.session.commit()
         flash(f"User {username} was deleted.", "success")
         return redirect(url_for("admin.user_list"))
     return render_template("users/user_delete.html", subject=subject, form=form)

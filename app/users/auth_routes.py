@@ -5,9 +5,9 @@ from flask_login import current_user, login_required
 
 from app.core.forms import ConfirmForm
 from app.core.security import is_safe_next
+from app.extensions import db
 from app.users import auth_bp as bp
-from app.users import directory as users
-from app.users import sessions
+from app.users import directory, sessions
 from app.users.forms import LoginForm
 
 
@@ -19,11 +19,13 @@ def login():
     form = LoginForm(next=request.args.get("next", ""))
     status = 200
     if form.validate_on_submit():
-        result = users.authenticate(
+        result = directory.authenticate(
             form.username.data, form.password.data, request.remote_addr or ""
         )
         if result.user is not None:
             sessions.begin(result.user)
+        db.session.commit()  # the new session, or the throttle's count of the failure
+        if result.user is not None:
             target = form.next.data
             return redirect(target if is_safe_next(target) else url_for("main.home"))
         flash(result.error, "error")
@@ -39,5 +41,6 @@ def logout():
     """Sign out (POST with CSRF, so no other site can sign a user out)."""
     if ConfirmForm().validate_on_submit():
         sessions.end_current()
+        db.session.commit()
         flash("You have been logged out.", "info")
     return redirect(url_for("auth.login"))

@@ -37,6 +37,7 @@ def create_user(username, email, password, admin, first_name, last_name):
         )
     except directory.UserError as error:
         raise click.ClickException(error.message) from None
+    db.session.commit()
     click.echo(f"Created {'admin' if user.is_admin else 'user'} {user.username} (id {user.id}).")
 
 
@@ -74,6 +75,7 @@ def seed_demo():
                 last_name=last,
                 title=title,
             )
+            db.session.commit()
         click.echo(f"  {username:<8} password: {password:<16} {'(admin)' if admin else ''}")
 
 

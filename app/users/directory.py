@@ -1,4 +1,5 @@
-"""User rules: sign-in, create, edit, deactivate, delete (never the last admin)."""
+"""User rules: sign-in, create, edit, deactivate, delete (never the last admin). These functions
+flush; the view or command that called them commits."""
 
 import secrets
 from dataclasses import dataclass
@@ -40,10 +41,10 @@ def authenticate(username: str, password: str, address: str) -> SignIn:
     user = db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
     if not password_matches(user, password) or not user.active:
         throttle.record_failure(username, address)
-        db.session.commit()
+        db.session.flush()
         return SignIn(None, "Invalid username or password")
     throttle.clear(username, address)
-    db.session.commit()
+    db.session.flush()
     return SignIn(user)
 
 
@@ -86,7 +87,7 @@ def create_user(
     is_admin: bool = False,
     **fields,
 ) -> User:
-    """Create and commit a user; raises UserError on a duplicate or a short password."""
+    """Create a user (the caller commits); raises UserError on a duplicate or a short password."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"Password must be at least {MIN_PASSWORD_LENGTH} characters.", "password")
     _ensure_unique(username, email)
@@ -98,7 +99,7 @@ def create_user(
     db.session.add(user)
     db.session.flush()
     audit.record(actor, "user.created", target=user, detail=f"admin={is_admin}")
-    db.session.commit()
+    db.session.flush()
     return user
 
 
@@ -119,7 +120,7 @@ def update_profile(actor: User, user: User, **fields) -> None:
         sessions.end_all(user)  # a deactivated user is signed out everywhere at once
     if actor.id != user.id or changed_flags:
         audit.record(actor, "user.updated", target=user, detail=", ".join(changed_flags))
-    db.session.commit()
+    db.session.flush()
 
 
 def change_password(user: User, current: str, new: str) -> None:
@@ -138,7 +139,7 @@ def set_password(actor: User, user: User, new: str) -> None:
     user.set_password(new)
     ended = sessions.end_all(user, keep_current=actor.id == user.id)
     audit.record(actor, "user.password_changed", target=user, detail=f"sessions ended: {ended}")
-    db.session.commit()
+    db.session.flush()
 
 
 def _refuse_removing_last_admin(user: User) -> None:
@@ -156,7 +157,7 @@ def delete_user(actor: User, user: User) -> None:
     _refuse_removing_last_admin(user)
     audit.record(actor, "user.deleted", target=user, detail=f"email={user.email}")
     db.session.delete(user)
-    db.session.commit()
+    db.session.flush()
 
 
 def search_users(query: str, page: int, per_page: int):

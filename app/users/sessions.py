@@ -50,7 +50,7 @@ def idle_limit() -> timedelta:
 def begin(user: User) -> None:
     """Sign `user` in with a new server-side session: whatever session id the cookie carried
     before (even one planted by someone else) is replaced, so a sign-in cannot be fixed in
-    advance. Commits."""
+    advance. The caller commits."""
     token = secrets.token_urlsafe(32)
     db.session.add(
         UserSession(
@@ -60,14 +60,15 @@ def begin(user: User) -> None:
             user_agent=request.user_agent.string[:200],
         )
     )
-    db.session.commit()
+    db.session.flush()
     login_user(user)
     session[SESSION_KEY] = token
     session.permanent = True  # the cookie expires with the sign-in's lifetime
 
 
 def end_current() -> None:
-    """Log out: this sign-in ends on the server too, so a copy of the cookie stops working."""
+    """Log out: this sign-in ends on the server too, so a copy of the cookie stops working
+    (the caller commits)."""
     token = session.get(SESSION_KEY)
     if token:
         db.session.execute(
@@ -75,7 +76,6 @@ def end_current() -> None:
             .where(UserSession.token_hash == _hash(token), UserSession.ended_at.is_(None))
             .values(ended_at=utcnow())
         )
-        db.session.commit()
     logout_user()
     session.clear()
 
@@ -111,11 +111,12 @@ def user_for(user_id: str) -> User | None:
         or now - live.last_seen_at > (idle_limit())
     ):
         live.ended_at = now
-        db.session.commit()
+        db.session.commit()  # the point: the lapsed sign-in is over even though nothing else is
         return None
     if now - live.last_seen_at > min(TOUCH_EVERY, idle_limit() / 4):
-        # The one write here, at the start of a request before the view has done anything.
         live.last_seen_at = now
+        # The point: a read-only page keeps the sign-in alive too. This runs when the request
+        # first asks who the user is, before its view has changed anything.
         db.session.commit()
     return user
 

@@ -2,7 +2,8 @@
 
 from flask import flash, redirect
 
-from app.users import directory as users
+from app.extensions import db
+from app.users import directory
 from app.users.forms import AdminPasswordForm, AdminProfileForm, PasswordForm, ProfileForm
 from app.users.tabs import EditContext, render_tab
 
@@ -16,13 +17,14 @@ def profile_tab(ctx: EditContext):
         if ctx.as_admin:
             fields.update(is_admin=form.is_admin.data, active=form.active.data)
         try:
-            users.update_profile(ctx.actor, ctx.subject, **fields)
-        except users.UserError as error:
+            directory.update_profile(ctx.actor, ctx.subject, **fields)
+        except directory.UserError as error:
             if error.field:
                 form[error.field].errors.append(error.message)
             else:
                 flash(error.message, "error")
             return render_tab(ctx, "user-profile", "users/_tab_profile.html", status=400, form=form)
+        db.session.commit()
         flash("The profile was saved.", "success")
         return redirect(ctx.tab_url("user-profile"))
     return render_tab(ctx, "user-profile", "users/_tab_profile.html", form=form)
@@ -34,16 +36,17 @@ def password_tab(ctx: EditContext):
     if form.validate_on_submit():
         try:
             if ctx.as_admin:
-                users.set_password(ctx.actor, ctx.subject, form.new_password.data)
+                directory.set_password(ctx.actor, ctx.subject, form.new_password.data)
             else:
-                users.change_password(
+                directory.change_password(
                     ctx.subject, form.current_password.data, form.new_password.data
                 )
-        except users.UserError as error:
+        except directory.UserError as error:
             form[error.field if error.field in form else "new_password"].errors.append(
                 error.message
             )
             return render_tab(ctx, "password", "users/_tab_password.html", status=400, form=form)
+        db.session.commit()
         flash("The password was changed.", "success")
         return redirect(ctx.tab_url("password"))
     return render_tab(ctx, "password", "users/_tab_password.html", form=form)

@@ -76,6 +76,7 @@ def configured(app, ms):
         tenant="",
         enabled=True,
     )
+    db.session.commit()
     yield app
     connectors.spec("microsoft").forget()
 

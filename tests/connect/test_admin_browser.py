@@ -4,6 +4,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from app.extensions import db
 from app.users import directory as users
 from tests.conftest import browser_login
 
@@ -33,7 +34,9 @@ def test_admin_connects_for_a_user_who_then_sees_it(live_ms, page, browser):
             first_name="Sally",
             last_name="Bronsen",
         )
+        db.session.commit()
         users.create_user(None, "admin", "admin@crm.example", "admin-password", is_admin=True)
+        db.session.commit()
         sally_id = sally.id
     browser_login(page, live_ms.url, "admin", "admin-password")
     page.goto(f"{live_ms.url}/admin/users")
@@ -72,7 +75,9 @@ def test_admin_connects_for_a_user_who_then_sees_it(live_ms, page, browser):
 def test_admin_authorizes_a_users_email_from_user_management(live_ms, page, browser):
     with live_ms.db():
         users.create_user(None, "sally", "sally@crm.example", "sally-password", first_name="Sally")
+        db.session.commit()
         users.create_user(None, "admin", "admin@crm.example", "admin-password", is_admin=True)
+        db.session.commit()
     browser_login(page, live_ms.url, "admin", "admin-password")
     page.goto(f"{live_ms.url}/admin/users")
     page.get_by_role("link", name="sally").click()

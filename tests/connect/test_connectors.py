@@ -89,6 +89,7 @@ def test_test_connection_success_and_failures(auth, client, configured, ms):
         tenant="",
         enabled=True,
     )
+    db.session.commit()
     page = client.post("/admin/connectors/microsoft/test", follow_redirects=True)
     assert "rejected the client secret" in page.get_data(as_text=True)
 
@@ -101,6 +102,7 @@ def test_test_connection_success_and_failures(auth, client, configured, ms):
         tenant="",
         enabled=True,
     )
+    db.session.commit()
     page = client.post("/admin/connectors/microsoft/test", follow_redirects=True)
     assert "does not know this client ID" in page.get_data(as_text=True)
 
@@ -113,6 +115,7 @@ def test_test_connection_success_and_failures(auth, client, configured, ms):
         tenant="nowhere.example",
         enabled=True,
     )
+    db.session.commit()
     page = client.post("/admin/connectors/microsoft/test", follow_redirects=True)
     assert "does not know the tenant" in page.get_data(as_text=True)
 
@@ -125,6 +128,7 @@ def test_test_connection_success_and_failures(auth, client, configured, ms):
         tenant="contoso.example",
         enabled=True,
     )
+    db.session.commit()
     page = client.post("/admin/connectors/microsoft/test", follow_redirects=True)
     assert "Connection works" in page.get_data(as_text=True)
 
@@ -139,6 +143,7 @@ def test_disabled_connector_is_not_offered(auth, client, configured):
         tenant="",
         enabled=False,
     )
+    db.session.commit()
     auth.login()
     page = client.get("/profile/external-accounts/new").get_data(as_text=True)
     assert '<option value="microsoft"' not in page and "Admin &gt; Connectors" in page
@@ -221,6 +226,7 @@ def test_saving_without_the_setting_keeps_it(app):
         "enabled": True,
     }
     connectors.save(None, "microsoft", **save, allow_anonymous_links=True)
+    db.session.commit()
     assert connectors.save(None, "microsoft", **save) == ["client_secret"]
     assert connectors.get("microsoft").allow_anonymous_links is True
 

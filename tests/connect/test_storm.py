@@ -65,6 +65,7 @@ def storm_app(request, tmp_path_factory, standin):
                     enabled=True,
                 )
                 users.create_user(None, "sally", "sally@crm.example", "sally-password")
+                db.session.commit()
             yield server
     finally:
         if schema:

@@ -26,6 +26,7 @@ def screenshot(page, name: str) -> None:
 
 def add_user(server, username, password, *, admin=False, first="Sally", last="Bronsen"):
     """Create a user on the live server's database through the users service."""
+    from app.extensions import db
     from app.users import directory as users
 
     with server.app().app_context():
@@ -38,6 +39,7 @@ def add_user(server, username, password, *, admin=False, first="Sally", last="Br
             first_name=first,
             last_name=last,
         )
+        db.session.commit()
 
 
 def open_user_menu(page):

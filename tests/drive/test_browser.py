@@ -72,6 +72,7 @@ def live_drive(tmp_path_factory, standin):
                 tenant="",
                 enabled=True,
             )
+            db.session.commit()
             users.create_user(
                 None,
                 "sally",
@@ -80,6 +81,7 @@ def live_drive(tmp_path_factory, standin):
                 first_name="Sally",
                 last_name="Bronsen",
             )
+            db.session.commit()
             db.engine.dispose()
         connect_over_http(server.url, "sally", "sally-password", ADELE)
         server.standin = standin

@@ -4,6 +4,7 @@ composed one (both arrive at the stand-in's SMTP server), and import a mailbox."
 import pytest
 import requests
 
+from app.extensions import db
 from app.users import directory as users
 from tests.conftest import browser_login
 from tests.mail.conftest import ADELE_MAIL, TIMEOUT
@@ -23,6 +24,7 @@ def test_authorize_send_compose_and_import(live_ms, page):
     servers = _servers(live_ms.standin)
     with live_ms.app().app_context():
         users.create_user(None, "sally", "sally@crm.example", "sally-password")
+        db.session.commit()
     browser_login(page, live_ms.url, "sally", "sally-password")
     page.get_by_role("link", name="Emails", exact=True).click()
     page.get_by_role("link", name="Email Settings").click()

@@ -85,7 +85,9 @@ def fuzz_app(app, monkeypatch):
         lambda password, method=None: generate_password_hash(password, "pbkdf2:sha256:1"),
     )
     users.create_user(None, "sally", "sally@crm.example", "sally-password", first_name="Sally")
+    db.session.commit()
     users.create_user(None, "admin", "admin@crm.example", "admin-password", is_admin=True)
+    db.session.commit()
     return app
 
 

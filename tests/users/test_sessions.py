@@ -155,6 +155,7 @@ def test_the_throttle_sees_the_client_behind_a_trusted_proxy(database_url, tmp_p
     with app.app_context():
         db.create_all()
         users.create_user(None, "sally", "sally@crm.example", "sally-password")
+        db.session.commit()
         db.session.remove()
 
     def attempt(address: str, password: str):
