@@ -23,7 +23,7 @@ def require_admin():
         audit.record(
             current_user, "access.refused", detail=f"{request.method} {request.path}"[:300]
         )
-        db.session.commit()
+        db.session.commit()  # the point: the refusal is recorded though the request aborts
         abort(403)
 
 

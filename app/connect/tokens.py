@@ -126,7 +126,7 @@ def _touch(credential: Credential) -> None:
     now = utcnow()
     if credential.last_used_at is None or now - credential.last_used_at > USE_RECORD_INTERVAL:
         credential.last_used_at = now
-        db.session.commit()
+        db.session.commit()  # the point: a read-only request records the use too
 
 
 def force_refresh(owner, purpose: str, rejected: str) -> str:
@@ -169,12 +169,12 @@ def _refresh(owner, credential_id: int, purpose: str, reusable=_unexpired) -> st
         credential = db.session.get(Credential, credential_id)
         if reusable(credential):
             token = _readable(owner, credential.access_token_encrypted)  # another worker did it
-            db.session.commit()
+            db.session.commit()  # the point: the lock ends with this transaction
             return token
         tokens = _call_refresh(owner, credential, purpose)
         _apply(credential, tokens)
         credential.last_used_at = utcnow()
-        db.session.commit()
+        db.session.commit()  # the point: the rotated refresh token is stored under the lock
         return tokens["access_token"]
 
 
@@ -213,4 +213,4 @@ def mark_needs_reconnect(owner, reason: str) -> None:
         target=owner.user,
         detail=f"{owner.provider}: {reason[:300]}",
     )
-    db.session.commit()
+    db.session.commit()  # the point: the account turns red though the request fails

@@ -64,7 +64,7 @@ def _rotate_model(model, columns, batch_size, report, progress) -> None:
             for column in columns:
                 _rotate_value(table, key, row[0], column, row._mapping[column], report)
         last = rows[-1][0]
-        db.session.commit()
+        db.session.commit()  # the point: a long rotation keeps each batch it finished
         if progress:
             progress(len(rows))
 

@@ -160,7 +160,7 @@ def compose(
         attempts=0,
     )
     db.session.add(message)
-    db.session.commit()
+    db.session.commit()  # the point: stored as Sending before any server is contacted
     deliver(message)
     return message
 
@@ -203,7 +203,7 @@ def retry(actor: User, message: MailMessage) -> MailMessage:
     account = _retry_account(actor, message)
     message.account_id, message.from_address = account.id, _from_header(account)
     message.status, message.status_reason = SENDING, ""
-    db.session.commit()
+    db.session.commit()  # the point: stored as Sending before any server is contacted
     deliver(message)
     return message
 
@@ -238,7 +238,7 @@ def deliver(message: MailMessage) -> None:
     """Send a stored message now and record Sent, or Failed with the reason in words."""
     account = message.account
     message.attempts = (message.attempts or 0) + 1
-    db.session.commit()
+    db.session.commit()  # the point: each attempt is counted, whatever happens next
     try:
         if account is None:
             raise MailError("The mail account of this message was deleted.")
@@ -260,7 +260,7 @@ def _mark(message: MailMessage, status: str, reason: str) -> None:
     message.sent_via = message.account.send_via if message.account and status == SENT else ""
     if status == SENT:
         message.sent_at = utcnow()
-    db.session.commit()
+    db.session.commit()  # the point: the outcome is kept whatever happens next
 
 
 def _raw(account: MailAccount, message: MailMessage) -> bytes:
@@ -321,7 +321,7 @@ def _transmit(account: MailAccount, message: MailMessage) -> None:
         raise MailError(problem)
     raw = _raw(account, message)
     sender = account.sender_address
-    db.session.commit()
+    db.session.commit()  # the point: no transaction stays open while a server talks
     if not account.uses_oauth:
         login = smtp_password(account.username, stored_password(account))
         smtp_send(server, login, sender, _recipients(message), raw)
