@@ -32,12 +32,12 @@ def error_code(response: requests.Response) -> str:
         return ""
 
 
-def error_message(response: requests.Response) -> str:
-    """Graph's `error.message` of an error answer, or the HTTP status."""
+def error_message(response: requests.Response, default: str | None = None) -> str:
+    """Graph's `error.message` of an error answer, or `default` (the HTTP status)."""
     try:
         return str(response.json()["error"]["message"])
     except (ValueError, KeyError, TypeError):
-        return f"HTTP {response.status_code}"
+        return f"HTTP {response.status_code}" if default is None else default
 
 
 def error(response: requests.Response) -> ProviderError:

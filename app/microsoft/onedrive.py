@@ -15,7 +15,7 @@ from flask import current_app
 from app.connect import tokens
 from app.connect.external_accounts import PURPOSE
 from app.connect.models import ExternalAccount
-from app.core import http
+from app.connect.oidc import retry_after
 from app.microsoft import graph
 
 log = logging.getLogger(__name__)
@@ -199,18 +199,9 @@ class _Body:
 
 # --- HTTP ------------------------------------------------------------------------------------
 
-_session = http.Session()
-
-
 def _send(method: str, url: str, **kwargs) -> requests.Response:
     try:
-        return _session.request(
-            method,
-            url,
-            timeout=current_app.config["HTTP_TIMEOUT"],
-            allow_redirects=False,
-            **kwargs,
-        )
+        return graph.session.request(method, url, allow_redirects=False, **kwargs)
     except requests.Timeout as error:
         raise Unreachable(
             "OneDrive did not answer in time. Please try again in a moment."
@@ -220,24 +211,13 @@ def _send(method: str, url: str, **kwargs) -> requests.Response:
 
 
 def _retry_after(response: requests.Response) -> int:
-    value = response.headers.get("Retry-After", "")
-    return max(1, int(value)) if value.isdigit() else 1
-
-
-def _graph_error(response: requests.Response) -> tuple[str, str]:
-    try:
-        error = response.json().get("error") or {}
-    except (ValueError, AttributeError):
-        error = {}
-    if not isinstance(error, dict):
-        return "", ""
-    return str(error.get("code", "")), str(error.get("message", ""))[:300]
+    return max(1, retry_after(response) or 1)
 
 
 def error_for(response: requests.Response, method: str, subject: str) -> DriveError:
     """The named error for a failed Graph or transfer response (`subject`: folder, file...)."""
     status = response.status_code
-    code, text = _graph_error(response)
+    code, text = graph.error_code(response), graph.error_message(response, default="")[:300]
     verb = "open" if method == "GET" else "change"
     if status == 403:
         return PermissionDenied(f"You do not have permission to {verb} this {subject}.")
