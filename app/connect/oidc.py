@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from base64 import urlsafe_b64decode
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -339,11 +340,16 @@ class OpenIDProvider:
     def _call(self, request):
         """Run an Authlib token request; every failure becomes a ProviderError in words."""
         try:
-            return dict(request())
-        except ProviderError:
-            raise
+            with self._answering():
+                return dict(request())
         except OAuthError as error:
             raise self.describe(error.error or "", error.description or "", {}) from error
+
+    @contextmanager
+    def _answering(self):
+        """No answer at all (a timeout, a refused connection) is a transient ProviderError."""
+        try:
+            yield
         except requests.Timeout as error:
             raise ProviderError(
                 f"{self.label} did not answer in time. Please try again in a moment.",
@@ -364,18 +370,8 @@ class OpenIDProvider:
         return response
 
     def _get(self, url: str, **kwargs) -> requests.Response:
-        try:
+        with self._answering():
             return _http.get(url, allow_redirects=False, **kwargs)
-        except requests.Timeout as error:
-            raise ProviderError(
-                f"{self.label} did not answer in time. Please try again in a moment.",
-                transient=True,
-            ) from error
-        except requests.RequestException as error:
-            raise ProviderError(
-                f"{self.label} could not be reached. Please try again in a moment.",
-                transient=True,
-            ) from error
 
     def _json(self, response: requests.Response) -> dict:
         if response.status_code != 200:

@@ -72,6 +72,16 @@ def test_admin_connects_for_a_user_who_then_sees_it(live_ms, page, browser):
         assert "Connected by admin on" in row.inner_text()
 
 
+def authorize_as_adele(page) -> None:
+    """Authorize in the pop-up, sign in as Adele and accept; the page asks to confirm."""
+    with page.expect_popup() as popup_info:
+        page.get_by_role("button", name="Authorize").first.click()
+    popup = popup_info.value
+    popup.get_by_role("button", name="Adele Vance").click()
+    popup.get_by_role("button", name="Accept").click()
+    page.wait_for_url("**/oauth/flows/*/confirm")
+
+
 def test_admin_authorizes_a_users_email_from_user_management(live_ms, page, browser):
     with live_ms.db():
         users.create_user(None, "sally", "sally@crm.example", "sally-password", first_name="Sally")
@@ -83,21 +93,11 @@ def test_admin_authorizes_a_users_email_from_user_management(live_ms, page, brow
     page.get_by_role("link", name="sally").click()
     page.get_by_role("link", name="Email Settings").click()
     assert page.get_by_text("You are acting for Sally").is_visible()
-    with page.expect_popup() as popup_info:
-        page.get_by_role("button", name="Authorize").first.click()
-    popup = popup_info.value
-    popup.get_by_role("button", name="Adele Vance").click()
-    popup.get_by_role("button", name="Accept").click()
-    page.wait_for_url("**/oauth/flows/*/confirm")
+    authorize_as_adele(page)
     page.get_by_role("button", name="Cancel").click()  # the admin changes their mind
     page.wait_for_url("**/admin/email/users/*")
     assert page.get_by_text("Cancelled: nothing was stored").is_visible()
-    with page.expect_popup() as popup_info:
-        page.get_by_role("button", name="Authorize").first.click()
-    popup = popup_info.value
-    popup.get_by_role("button", name="Adele Vance").click()
-    popup.get_by_role("button", name="Accept").click()
-    page.wait_for_url("**/oauth/flows/*/confirm")
+    authorize_as_adele(page)
     page.get_by_role("button", name="Store Adele Vance's access").click()
     page.wait_for_url("**/admin/email/users/*")
     assert page.get_by_text("Authorized adele@contoso.example for SMTP and IMAP.").is_visible()
