@@ -26,6 +26,8 @@ install: $(BIN)/activate
 
 install-test: $(BIN)/activate
 	$(BIN)/pip install --quiet -e ".[test]"
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: tests/core/test_accessibility.py (axe-core) will skip"; fi
 
 run: install
 	$(BIN)/flask db upgrade
@@ -50,4 +52,4 @@ bench: install-test
 	$(BIN)/python benchmarks/report.py --markdown
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules
