@@ -199,6 +199,7 @@ class _Body:
 
 # --- HTTP ------------------------------------------------------------------------------------
 
+
 def _send(method: str, url: str, **kwargs) -> requests.Response:
     try:
         return graph.session.request(method, url, allow_redirects=False, **kwargs)
