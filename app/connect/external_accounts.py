@@ -146,7 +146,7 @@ def review(flow: OAuthFlow, result: SignIn) -> oauth_flow.Review:
         identity_owner(account.provider, result.tenant_id, result.object_id, account.user_id),
         label,
     )
-    notes = list(identities.acting_for_notes(flow, result, account.user, f"{label} (OneDrive)"))
+    notes = list(identities.acting_for_notes(flow, result, account.user, f"a {label} account"))
     replacing = account.object_id and (account.tenant_id, account.object_id) != (
         result.tenant_id,
         result.object_id,

@@ -109,4 +109,11 @@ def confirm(flow_id: str):
             flash("This choice expired, so nothing was stored. Please connect again.", "info")
         return redirect(flow.return_url)
     subject = db.session.get(User, flow.target_user_id)
-    return render_template("connect/confirm.html", flow=flow, form=form, held=held, subject=subject)
+    return render_template(
+        "connect/confirm.html",
+        flow=flow,
+        form=form,
+        held=held,
+        subject=subject,
+        label=connectors.label(flow.provider),
+    )
