@@ -12,17 +12,20 @@ Run from the project root:
 3. On each link — loopback, and a WAN like the one to Exchange Online (25 MB/s down, 20 ms added
    to each request, played by a relay in this process):
    - warm-up: one login, SELECT and size listing (Dovecot indexes the new Maildir files);
-   - import: `mail_import.check_now` — fetched in bounded batches (the next batch fetched and
-     parsed in a thread while this one is stored), parsed (From, To, Cc, Subject, Date, text and
-     HTML bodies, attachment names and sizes), de-duplicated, committed batch by batch;
+   - import: `mail_import.check_now` — batch after batch (bounded by count and bytes): fetched,
+     parsed by the standard library's `email` (From, To, Cc, Subject, Date, text and HTML
+     bodies, attachment names and sizes), de-duplicated, committed;
    - second sync: must fetch 0 messages (UIDVALIDITY unchanged, UIDNEXT not past the last UID);
    - raw: imaplib, AUTHENTICATE XOAUTH2, EXAMINE, one `UID FETCH 1:* (UID RFC822.SIZE
-     BODY.PEEK[])` — the bytes only, nothing parsed or stored (best of two on loopback).
+     BODY.PEEK[])` — the bytes only, nothing parsed or stored (best of two on loopback);
+   - parse alone (loopback): `parse_message` over the messages the raw FETCH got, nothing
+     fetched or stored (best of two).
    Target: the import at least 0.5 of the raw speed.
 
 On loopback Dovecot hands out bytes at memory speed, so the raw FETCH costs next to nothing and
 the ratio measures only the importer's own parse and SQLite write cost; on the WAN link that cost
-hides behind the transfer. Both are printed; `--corpus small` is the importer's worst case.
+comes on top of a transfer that takes longer. Both are printed; `--corpus small` is the importer's
+worst case.
 
 Every process and temporary file is cleaned up.
 """
@@ -51,8 +54,8 @@ MAILBOX = "adele@contoso.example"
 ADELE = "a11ce000-0000-4000-8000-00000000ade1"
 HTTP_TIMEOUT = (3, 120)
 RATIO_TARGET = 0.5
-# Memory is bounded by batches, not by the mailbox: one being fetched and parsed, one queued,
-# one being stored, each with its bytes, parsed fields and SQL parameters.
+# Memory is bounded by batches, not by the mailbox: one batch at a time, with its bytes, parsed
+# fields and SQL parameters, and what the allocator keeps of the batches before it.
 RSS_BATCHES = 8
 
 
@@ -117,8 +120,8 @@ def issue_token(base: str) -> str:
     return response.json()["access_token"]
 
 
-def raw_fetch(port: int, token: str) -> tuple[float, int, int]:
-    """imaplib alone: sign in, EXAMINE, fetch every message's bytes. (seconds, count, bytes)"""
+def raw_fetch(port: int, token: str) -> tuple[float, list[bytes]]:
+    """imaplib alone: sign in, EXAMINE, fetch every message's bytes. (seconds, the messages)"""
     started = time.perf_counter()
     connection = imaplib.IMAP4("127.0.0.1", port, timeout=120)
     connection.authenticate(
@@ -130,9 +133,21 @@ def raw_fetch(port: int, token: str) -> tuple[float, int, int]:
     status, data = connection.uid("FETCH", "1:*", "(UID RFC822.SIZE BODY.PEEK[])")
     connection.logout()
     seconds = time.perf_counter() - started
-    parts = [entry[1] for entry in data if isinstance(entry, tuple)]
     assert status == "OK"
-    return seconds, len(parts), sum(len(p) for p in parts)
+    return seconds, [entry[1] for entry in data if isinstance(entry, tuple)]
+
+
+def parse_alone(messages: list[bytes]) -> float:
+    """Seconds `parse_message` takes for every message, nothing fetched or stored (best of two)."""
+    from app.mail.parsing import parse_message
+
+    best = float("inf")
+    for _ in range(2):
+        started = time.perf_counter()
+        for raw in messages:
+            parse_message(raw, len(raw))
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 class ThrottledProxy:
@@ -250,9 +265,9 @@ def warm_up(port: int, token: str) -> None:
     connection.logout()
 
 
-def measure(workdir: Path, base: str, port: int, token: str, repeats: int) -> dict:
+def measure(workdir: Path, base: str, port: int, token: str, repeats: int, parse: bool) -> dict:
     """The import into a fresh database (its memory growth), the second sync, then the raw
-    FETCH of the same messages (best of `repeats`)."""
+    FETCH of the same messages (best of `repeats`) and, when `parse`, their parsing alone."""
     warm_up(port, token)
     workdir.mkdir()
     app = make_app(workdir, base, port, token)
@@ -260,9 +275,14 @@ def measure(workdir: Path, base: str, port: int, token: str, repeats: int) -> di
     seconds, first = import_run(app)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
     again, second = import_run(app)
-    raw = min((raw_fetch(port, token) for _ in range(repeats)), key=lambda r: r[0])
+    fetches = []
+    for _ in range(repeats):
+        messages = None  # the previous fetch's bytes go before the next arrive
+        raw_seconds, messages = raw_fetch(port, token)
+        fetches.append((raw_seconds, len(messages), sum(len(m) for m in messages)))
     return {
-        "raw": raw,
+        "raw": min(fetches),
+        "parse": (parse_alone(messages), len(messages), fetches[-1][2]) if parse else None,
         "seconds": seconds,
         "first": first,
         "again": again,
@@ -290,7 +310,18 @@ def detail_rows(link: str, m: dict) -> list[tuple]:
             f"{m['first'].imported} stored",
         ),
         (f"{link}: second sync", f"{m['again']:.2f} s", f"{m['second'].found} fetched", ""),
-    ]
+    ] + (
+        [
+            (
+                "parse_message alone",
+                f"{m['parse'][0]:.2f} s",
+                f"{m['parse'][1] / m['parse'][0]:.0f} msg/s",
+                f"{m['parse'][2] / m['parse'][0] / 1e6:.1f} MB/s",
+            )
+        ]
+        if m["parse"]
+        else []
+    )
 
 
 def report_rows(link: str, m: dict) -> list[Row]:
@@ -342,7 +373,9 @@ def main() -> int:
         for number, (link, shape) in enumerate(LINKS.items()):
             proxy = ThrottledProxy(servers["imap"]["port"], *shape) if shape else None
             port = proxy.port if proxy else servers["imap"]["port"]
-            results[link] = measure(workdir / f"db{number}", base, port, token, 1 if shape else 2)
+            results[link] = measure(
+                workdir / f"db{number}", base, port, token, 1 if shape else 2, parse=not shape
+            )
             if proxy:
                 proxy.close()
     details = [row for link, m in results.items() for row in detail_rows(link, m)]
@@ -355,6 +388,8 @@ def main() -> int:
     config, rss = loopback["config"], loopback["rss"] / 1024
     batch_mib = config["MAIL_FETCH_BATCH_BYTES"] / 1048576
     rows = [row for link, m in results.items() for row in report_rows(link, m)]
+    parse_seconds, parse_count, _parse_bytes = loopback["parse"]
+    rows.append(Row("mail: parse_message alone, msg/s", f"{parse_count / parse_seconds:.0f}"))
     rows.append(
         Row(
             "mail loopback: peak RSS growth of the import, MiB",

@@ -8,10 +8,7 @@ UID 1, and Message-IDs already imported are skipped, so nothing is duplicated. O
 account at a time (a lease on the account row)."""
 
 import imaplib
-import queue
 import re
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -36,7 +33,6 @@ from app.mail.transport import (
 )
 
 LEASE = timedelta(minutes=10)
-YIELD_AFTER = 0.001  # seconds of parsing between hand-overs of the GIL
 UID_AND_SIZE = re.compile(rb"UID (\d+)|RFC822\.SIZE (\d+)")
 
 
@@ -159,7 +155,7 @@ def _claim(account: MailAccount) -> bool:
         )
         .values(sync_lock_until=now + LEASE)
     )
-    db.session.commit()
+    db.session.commit()  # a commit is the point: other workers see the lease before the run
     return claimed.rowcount == 1
 
 
@@ -193,7 +189,7 @@ def _finish(account_id: int, message: str) -> None:
     account = db.session.get(MailAccount, account_id)
     account.sync_lock_until = None
     account.last_checked_at, account.last_check_message = utcnow(), message[:2000]
-    db.session.commit()
+    db.session.commit()  # a commit is the point: lease released, outcome kept, even on failure
 
 
 def _run(account: MailAccount, connection: imaplib.IMAP4, progress: Progress | None):
@@ -207,7 +203,7 @@ def _run(account: MailAccount, connection: imaplib.IMAP4, progress: Progress | N
             state.uidvalidity,
             0,
         )
-        db.session.commit()
+        db.session.commit()  # a commit is the point: batches resume from the new numbering
     last = account.sync_last_uid or 0
     if state.exists == 0 or (state.uidnext is not None and state.uidnext <= last + 1):
         return result
@@ -215,78 +211,20 @@ def _run(account: MailAccount, connection: imaplib.IMAP4, progress: Progress | N
     result.found = len(uids)
     if progress:
         progress.start(len(uids))
-    plan = list(_batches(connection, uids, last))
     destination = Destination.of(account)
-    with Prefetcher(connection, plan) as fetched:
-        for batch, parsed in fetched:
-            _store_batch(destination, batch, parsed, result)
-            if progress:
-                progress.advance(len(batch.uids))
+    for batch in _batches(connection, uids, last):  # one batch's messages in memory at a time
+        _store_batch(destination, batch, _parse(batch, _fetch(connection, batch)), result)
+        if progress:
+            progress.advance(len(batch.uids))
     return result
 
 
-class Prefetcher:
-    """Fetches and parses the next batch in a thread while this one stores the previous, so
-    the server's, the network's and the parser's time overlaps the database's (the socket and
-    SQLite release the GIL). At most two batches are held (one queued, one being stored)
-    besides the one being fetched: memory stays bounded."""
-
-    _DONE = object()
-
-    def __init__(self, connection: imaplib.IMAP4, plan: list["Batch"]):
-        self.connection = connection
-        self.plan = plan
-        self.queue: queue.Queue = queue.Queue(maxsize=1)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._work, name="imap-prefetch", daemon=True)
-
-    def _put(self, item) -> bool:
-        while not self.stopping.is_set():
-            try:
-                self.queue.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _work(self) -> None:
-        try:
-            for batch in self.plan:
-                if not self._put((batch, _parse(batch, _fetch(self.connection, batch)))):
-                    return
-            self._put(self._DONE)
-        except BaseException as error:  # handed to the consumer, raised there
-            self._put(error)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __iter__(self):
-        while True:
-            item = self.queue.get()
-            if item is self._DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def __exit__(self, *exc_info) -> None:
-        self.stopping.set()
-        self.thread.join()  # the connection is free again before it is logged out
-
-
 def _parse(batch: "Batch", messages: Iterator[tuple[int, bytes]]) -> list[tuple[int, dict]]:
-    """The fields of each fetched message, handing the GIL over every YIELD_AFTER seconds:
-    the storing thread waits in SQLite without it, after every row, and would otherwise wait
-    up to the interpreter's switch interval (5 ms) to get it back (a GIL convoy)."""
-    parsed, since = [], time.perf_counter()
-    for uid, raw in messages:
-        parsed.append((uid, parse_message(raw, batch.sizes.get(uid, len(raw)), batch.headers_only)))
-        if time.perf_counter() - since > YIELD_AFTER:
-            time.sleep(0)
-            since = time.perf_counter()
-    return parsed
+    """The fields of each fetched message of the batch."""
+    return [
+        (uid, parse_message(raw, batch.sizes.get(uid, len(raw)), batch.headers_only))
+        for uid, raw in messages
+    ]
 
 
 def _search(connection: imaplib.IMAP4, criteria: str) -> list[int]:
@@ -447,7 +385,7 @@ def _store_batch(destination: Destination, batch: Batch, parsed: list, result) -
         .where(MailAccount.__table__.c.id == destination.account_id)
         .values(sync_last_uid=max(batch.uids), sync_lock_until=utcnow() + LEASE)
     )
-    db.session.commit()
+    db.session.commit()  # a commit is the point: a batch kept with its UID, a run resumes there
 
 
 def _existing(destination: Destination, keys: set[str]) -> set[str]:
