@@ -23,7 +23,7 @@ KEEP_ENDED = timedelta(days=30)
 
 # Built once: the one statement a signed-in page costs (the user with their live session).
 _USER_AND_SESSION = (
-    select(User, UserSession)
+    select(User, UserSession.id, UserSession.created_at, UserSession.last_seen_at)
     .join(UserSession, UserSession.user_id == User.id)
     .where(
         UserSession.token_hash == bindparam("token_hash"),
@@ -103,22 +103,22 @@ def user_for(user_id: str) -> User | None:
     ).first()
     if row is None:
         return None
-    user, live = row
+    user, session_id, created_at, last_seen_at = row
     now = utcnow()
-    if (
-        not user.active
-        or now - live.created_at > lifetime()
-        or now - live.last_seen_at > (idle_limit())
-    ):
-        live.ended_at = now
+    if not user.active or now - created_at > lifetime() or now - last_seen_at > idle_limit():
+        _update(session_id, ended_at=now)
         db.session.commit()  # the point: the lapsed sign-in is over even though nothing else is
         return None
-    if now - live.last_seen_at > min(TOUCH_EVERY, idle_limit() / 4):
-        live.last_seen_at = now
+    if now - last_seen_at > min(TOUCH_EVERY, idle_limit() / 4):
+        _update(session_id, last_seen_at=now)
         # The point: a read-only page keeps the sign-in alive too. This runs when the request
         # first asks who the user is, before its view has changed anything.
         db.session.commit()
     return user
+
+
+def _update(session_id: int, **values) -> None:
+    db.session.execute(update(UserSession).where(UserSession.id == session_id).values(**values))
 
 
 def purge() -> int:
