@@ -15,7 +15,7 @@ export MICROSOFT_STANDIN ?= 1
 DEMO_CLIENT_ID := 00000000-demo-4000-8000-00000000c11e
 DEMO_CLIENT_SECRET := local-standin-demo-secret
 
-.PHONY: run test install install-test lint bench clean
+.PHONY: run test test-fast install install-test lint bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,15 @@ run: install
 
 test: install-test
 	$(BIN)/ruff check app config.py standin tests benchmarks
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile $(PYTEST_ARGS); \
+		status=$$?; [ $$status -eq 5 ] && echo "no tests ran" && exit 1; exit $$status
+
+# The loop while working: everything but the browser and PostgreSQL tests, in 2 processes
+# (each test module in one of them); needs neither TEST_DATABASE_URL nor Chromium.
+test-fast: install-test
+	$(BIN)/ruff check app config.py standin tests benchmarks
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile \
+		-m "not browser and not postgres" $(PYTEST_ARGS); \
 		status=$$?; [ $$status -eq 5 ] && echo "no tests ran" && exit 1; exit $$status
 
 lint: install-test

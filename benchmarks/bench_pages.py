@@ -1,13 +1,15 @@
-"""Throughput of the Profile page against a bare Flask app, and SQL statements per page.
+"""Throughput of the Profile page against a reference page, and SQL statements per page.
 
 Run from the project root:  .venv/bin/python benchmarks/bench_pages.py
 
 1. A temporary SQLite database is migrated with `flask db upgrade` and seeded with 10,000 users
    (one bulk INSERT) plus one real admin with a known password (through the users service).
-2. gunicorn (4 sync workers) serves the app, and separately the bare "hello" app of hello_app.py
-   with the same settings. One sign-in through the login form gives the session cookie.
-3. wrk (its own process) drives /profile/ and hello for a fixed time; the ratio of their
-   requests/second says how much the app costs over Flask itself (target >= 0.4).
+2. gunicorn (4 sync workers) serves the app, and separately, with the same settings, the
+   reference page of reference_app.py (one query, a cached template, no sign-in) and the bare
+   "hello" app of hello_app.py. One sign-in through the login form gives the session cookie.
+3. wrk (its own process) drives hello, the reference page and /profile/ side by side, round
+   after round; /profile/ must reach at least 0.6 of the reference page's requests/second
+   (the median of the per-round ratios). hello is shown for information: what Flask itself costs.
 4. In-process, with the Flask test client and a `before_cursor_execute` listener on db.engine,
    count the SQL statements of /profile/ and of Admin > User Management pages 1 and 200
    (target: the same on every page, at most 5).
@@ -40,7 +42,7 @@ WORKERS = 4
 USERNAME = "bench-admin"
 PASSWORD = "bench-admin-password"
 HTTP_TIMEOUT = (3, 10)  # (connect, read) seconds for every request this script makes
-RATIO_TARGET = 0.4
+REFERENCE_TARGET = 0.6  # /profile/ req/s over the reference page's, measured side by side
 MAX_STATEMENTS = 5
 # Flask-Login binds a session to the browser's address and User-Agent; a client that signs in with
 # one User-Agent and then loads pages with another gets its session marked "not fresh" and the
@@ -324,16 +326,25 @@ def main() -> int:
     def median(f):
         return statistics.median(f(r) for r in rounds)
 
-    ratio = median(lambda r: r["/profile/"] / r["hello"])
-    reference = median(lambda r: r["reference"] / r["hello"])
+    of_reference = median(lambda r: r["/profile/"] / r["reference"])
     rows = [
-        Row("hello req/s (4 workers)", f"{median(lambda r: r['hello']):.0f}", "baseline"),
-        Row("reference page req/s (1 query + template)", f"{median(lambda r: r['reference']):.0f}"),
-        Row("/profile/ req/s (4 workers)", f"{median(lambda r: r['/profile/']):.0f}"),
-        Row("reference page / hello (what such a page reaches)", f"{reference:.2f}"),
-        Row("/profile/ / hello", f"{ratio:.2f}", f">= {RATIO_TARGET}", ratio >= RATIO_TARGET),
+        Row("hello req/s (4 workers)", f"{median(lambda r: r['hello']):.0f}"),
         Row(
-            "/profile/ / reference page", f"{median(lambda r: r['/profile/'] / r['reference']):.2f}"
+            "reference page req/s (1 query + template)",
+            f"{median(lambda r: r['reference']):.0f}",
+            "baseline",
+        ),
+        Row("/profile/ req/s (4 workers)", f"{median(lambda r: r['/profile/']):.0f}"),
+        Row(
+            "reference page / hello (what such a page reaches)",
+            f"{median(lambda r: r['reference'] / r['hello']):.2f}",
+        ),
+        Row("/profile/ / hello", f"{median(lambda r: r['/profile/'] / r['hello']):.2f}"),
+        Row(
+            "/profile/ / reference page",
+            f"{of_reference:.2f}",
+            f">= {REFERENCE_TARGET}",
+            of_reference >= REFERENCE_TARGET,
         ),
     ]
     # Constant: the list costs the same on page 200 as on page 1 (no query per row or per page).

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 from flask import g
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
 
 from app import create_app
 from app.extensions import db, limiter
@@ -79,20 +79,30 @@ def _database_params():
 
 @pytest.fixture(scope="session")
 def postgres_url():
-    """The PostgreSQL test database, emptied once per session."""
+    """A schema of this test process's own in the PostgreSQL test database, with the models'
+    tables, dropped at the end: pytest-xdist's workers (and two runs that share the database)
+    never see each other's rows. Connections reach it through their search_path."""
     if not POSTGRES_URL:
         missing("PostgreSQL", "set TEST_DATABASE_URL=postgresql://...", REQUIRE_POSTGRES)
-    url = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    base = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    schema = f"test_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
+    url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    engine = create_engine(base)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
+    except Exception as error:  # noqa: BLE001
+        engine.dispose()
+        missing("PostgreSQL", f"cannot reach {POSTGRES_URL}: {error}", REQUIRE_POSTGRES)
     app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=url)
     with app.app_context():
-        try:
-            db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-            db.session.commit()
-        except Exception as error:  # noqa: BLE001
-            missing("PostgreSQL", f"cannot reach {POSTGRES_URL}: {error}", REQUIRE_POSTGRES)
         db.create_all()
         db.engine.dispose()
-    return url
+    yield url
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    engine.dispose()
 
 
 @pytest.fixture(params=_database_params())
@@ -153,6 +163,22 @@ def make_user(app):
         return user
 
     return _make
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashes(monkeypatch):
+    """Users made in tests get cheap password hashes: scrypt costs 0.1-0.3 s per hash on 2 cores,
+    and the fixtures make and sign in users hundreds of times. tests/users, where passwords and
+    sign-in are the subject, keeps scrypt (its conftest overrides this fixture)."""
+    from werkzeug.security import generate_password_hash
+
+    import app.users.models as user_module
+
+    monkeypatch.setattr(
+        user_module,
+        "generate_password_hash",
+        lambda password, method=None: generate_password_hash(password, "pbkdf2:sha256:1"),
+    )
 
 
 class AuthActions:

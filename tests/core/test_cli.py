@@ -59,14 +59,16 @@ def test_migrations_build_the_models_schema(database_url, tmp_path):
 
     app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=database_url, INSTANCE_PATH=str(tmp_path))
     with app.app_context():
-        if database_url.startswith("postgresql"):
-            db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        schema = None
+        if database_url.startswith("postgresql"):  # the test process's own schema (conftest)
+            schema = db.session.scalar(text("SELECT current_schema()"))
+            db.session.execute(text(f"DROP SCHEMA {schema} CASCADE; CREATE SCHEMA {schema}"))
             db.session.commit()
         upgrade()
         with db.engine.connect() as connection:
             diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
-        if database_url.startswith("postgresql"):
-            db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        if schema:
+            db.session.execute(text(f"DROP SCHEMA {schema} CASCADE; CREATE SCHEMA {schema}"))
             db.session.commit()
             db.create_all()
         db.engine.dispose()
