@@ -230,17 +230,3 @@ def sally_mail(auth, client, mail_app, mail_servers):
         assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     authorize(client)
     return client
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashes(monkeypatch):
-    """Users of these tests get cheap password hashes (scrypt is tested in tests/users)."""
-    from werkzeug.security import generate_password_hash
-
-    import app.users.models as user_module
-
-    monkeypatch.setattr(
-        user_module,
-        "generate_password_hash",
-        lambda password, method=None: generate_password_hash(password, "pbkdf2:sha256:1"),
-    )

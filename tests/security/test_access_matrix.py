@@ -152,20 +152,6 @@ def _routes() -> list[tuple[str, str, str]]:
 ROUTES = _routes()
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashes(monkeypatch):
-    """Cheap password hashes: the matrix signs in hundreds of times (scrypt is tested elsewhere)."""
-    from werkzeug.security import generate_password_hash
-
-    import app.users.models as user_module
-
-    monkeypatch.setattr(
-        user_module,
-        "generate_password_hash",
-        lambda password, method=None: generate_password_hash(password, "pbkdf2:sha256:1"),
-    )
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_every_route_is_classified(app):
     unclassified = [

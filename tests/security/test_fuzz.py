@@ -71,21 +71,11 @@ VOLATILE = {"audit_events", "login_throttle"}
 
 
 @pytest.fixture
-def fuzz_app(app, monkeypatch):
-    """The app (SQLite, and PostgreSQL when configured), with sally and admin (cheap password
-    hashes)."""
-    from werkzeug.security import generate_password_hash
-
-    import app.users.models as user_module
+def fuzz_app(app):
+    """The app (SQLite, and PostgreSQL when configured), with sally and admin."""
     from app.users import directory as users
 
-    monkeypatch.setattr(
-        user_module,
-        "generate_password_hash",
-        lambda password, method=None: generate_password_hash(password, "pbkdf2:sha256:1"),
-    )
     users.create_user(None, "sally", "sally@crm.example", "sally-password", first_name="Sally")
-    db.session.commit()
     users.create_user(None, "admin", "admin@crm.example", "admin-password", is_admin=True)
     db.session.commit()
     return app

@@ -22,7 +22,6 @@ from tests.mail.conftest import (  # noqa: F401  (fixtures: the stand-in with SM
     ADELE_MAIL,
     MEGAN_MAIL,
     MailControl,
-    _fast_password_hashes,
     app_path,
     imap_settings,
     mail_servers,
