@@ -2,10 +2,10 @@
 external accounts (a user's connection to a provider), their encrypted credentials, and OAuth
 sign-ins in progress."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint, false, text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from app.core.db import UTCDateTime, utcnow
@@ -36,6 +36,18 @@ class Connector(db.Model):
     updated_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
+    # The client secret's expiry as the admin read it in Azure (warnings 30, 7 and 1 day ahead),
+    # and when the provider last refused the secret (cleared when a new secret is saved).
+    secret_expires_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    secret_refused_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The last answer of "Grant admin consent for your organization": when, by whom, for which
+    # tenant, and the result in words ("" until an admin tried).
+    admin_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    admin_consent_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    admin_consent_tenant: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    admin_consent_result: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     @property
     def has_secret(self) -> bool:
