@@ -22,6 +22,7 @@ OUTLOOK = "https://outlook.office.com"
 CONSUMER_TID = "9188040d-6c67-4c5b-b112-36a304b66dad"
 CONTOSO_TID = "c0ffee00-0000-4000-8000-00000000c0de"
 FABRIKAM_TID = "c0ffee00-0000-4000-8000-0000000fab00"
+NORTHWIND_TID = "c0ffee00-0000-4000-8000-00000000a0a7"
 
 CODE_LIFETIME = 600
 PENDING_LIFETIME = 900
@@ -32,11 +33,15 @@ DEFAULT_SIMPLE_UPLOAD_LIMIT = 4 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Tenant:
-    """A directory: its GUID, display name and verified domains."""
+    """A directory: its GUID, display name, verified domains and whether users may consent.
+
+    With ``user_consent`` off only an admin can consent to an app (for the whole tenant).
+    """
 
     tid: str
     name: str
     domains: tuple[str, ...]
+    user_consent: bool = True
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class Account:
     name: str
     preferred_username: str
     email: str
+    admin: bool = False
 
 
 @dataclass
@@ -102,7 +108,9 @@ class Pending:
     login_hint: str | None
     expires_at: float
     response_mode: str = "query"
+    prompt: str | None = None
     oid: str | None = None
+    grants: tuple[tuple[str, str], ...] | None = None  # set only for an admin consent request
 
 
 @dataclass
@@ -153,6 +161,7 @@ class Settings:
 TENANTS = (
     Tenant(CONTOSO_TID, "Contoso", ("contoso.example",)),
     Tenant(FABRIKAM_TID, "Fabrikam", ("fabrikam.example",)),
+    Tenant(NORTHWIND_TID, "Northwind Traders", ("northwind.example",), user_consent=False),
     Tenant(CONSUMER_TID, "Microsoft Accounts", ()),
 )
 
@@ -160,16 +169,22 @@ TENANTS = (
 _DOMAINS = {t.tid: t.domains[0] for t in TENANTS if t.domains}
 
 
-def _account(oid: str, tid: str, name: str, mailbox: str) -> Account:
+def _account(oid: str, tid: str, name: str, mailbox: str, *, admin: bool = False) -> Account:
     email = f"{mailbox}@{_DOMAINS.get(tid, 'outlook.example')}"
-    return Account(oid=oid, tid=tid, name=name, preferred_username=email, email=email)
+    return Account(oid=oid, tid=tid, name=name, preferred_username=email, email=email, admin=admin)
 
 
 ADELE = _account("a11ce000-0000-4000-8000-00000000ade1", CONTOSO_TID, "Adele Vance", "adele")
-MEGAN = _account("a11ce000-0000-4000-8000-00000000e6a0", CONTOSO_TID, "Megan Bowen", "megan")
+MEGAN = _account(
+    "a11ce000-0000-4000-8000-00000000e6a0", CONTOSO_TID, "Megan Bowen", "megan", admin=True
+)
 ALEX = _account("a11ce000-0000-4000-8000-0000000a1e00", FABRIKAM_TID, "Alex Wilber", "alex")
 PAT = _account("00000000-0000-0000-0000-0000000ba700", CONSUMER_TID, "Pat Personal", "pat")
-ACCOUNTS = (ADELE, MEGAN, ALEX, PAT)
+NESTOR = _account("a11ce000-0000-4000-8000-00000000e570", NORTHWIND_TID, "Nestor Wilke", "nestor")
+ISAIAH = _account(
+    "a11ce000-0000-4000-8000-0000000a1a40", NORTHWIND_TID, "Isaiah Langer", "isaiah", admin=True
+)
+ACCOUNTS = (ADELE, MEGAN, ALEX, PAT, NESTOR, ISAIAH)
 
 
 def pairwise_subject(client_id: str, oid: str) -> str:
@@ -197,6 +212,7 @@ class Store:
         self._access: dict[str, AccessToken] = {}
         self._refresh: dict[str, RefreshToken] = {}
         self._consents: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        self._tenant_consents: dict[tuple[str, str], set[tuple[str, str]]] = {}
         self._faults: dict[str, Fault] = {}
         self._stats: Counter[str] = Counter()
         self._reset_hooks: list[Callable[[], None]] = []
@@ -300,8 +316,11 @@ class Store:
             self._pending.pop(pending_id, None)
             return pending
 
-    def issue_code(self, pending: Pending) -> AuthCode:
-        """Issue an authorization code for a consented pending request."""
+    def issue_code(self, pending: Pending, *, remember_consent: bool = True) -> AuthCode:
+        """Issue an authorization code for a consented pending request.
+
+        ``remember_consent`` records the user's own consent (off when a tenant-wide one covered it).
+        """
         assert pending.oid is not None
         code = AuthCode(
             code=_new_token("code"),
@@ -318,7 +337,7 @@ class Store:
         )
         with self._lock:
             self._codes[code.code] = code
-            if pending.resource:
+            if pending.resource and remember_consent:
                 granted = self._consents.setdefault((pending.client_id, pending.oid), set())
                 granted.update((pending.resource, s) for s in pending.scopes)
         return code
@@ -339,10 +358,44 @@ class Store:
             return True
 
     def has_consent(self, client_id: str, oid: str, resource: str, scopes: tuple[str, ...]) -> bool:
-        """Whether the user consented to all these scopes of a resource for the client."""
+        """Whether the user, or an admin for the user's tenant, consented to all these scopes."""
         with self._lock:
             granted = self._consents.get((client_id, oid), set())
+            account = self.accounts.get(oid)
+            if account and self.has_tenant_consent(client_id, account.tid, resource, scopes):
+                return True
             return all((resource, s) in granted for s in scopes)
+
+    # -- tenant-wide (admin) consent --------------------------------------------
+    def grant_tenant_consent(self, client_id: str, tid: str, grants) -> None:
+        """Record an admin's consent for a whole tenant to ``(resource, scope)`` pairs (adds)."""
+        with self._lock:
+            self._tenant_consents.setdefault((client_id, tid), set()).update(grants)
+
+    def revoke_tenant_consent(self, client_id: str, tid: str) -> bool:
+        """Forget a client's tenant-wide consent; False if there was none."""
+        with self._lock:
+            return self._tenant_consents.pop((client_id, tid), None) is not None
+
+    def tenant_consents(self) -> list[tuple[str, str, set[tuple[str, str]]]]:
+        """Every tenant-wide consent: client id, tenant id and the granted pairs (copies)."""
+        with self._lock:
+            return [(c, t, set(g)) for (c, t), g in self._tenant_consents.items()]
+
+    def has_tenant_consent(
+        self, client_id: str, tid: str, resource: str | None, scopes: tuple[str, ...]
+    ) -> bool:
+        """Whether an admin consented for the tenant to every scope (``.default`` covers all).
+
+        With no resource scopes, any tenant-wide consent of the client counts.
+        """
+        with self._lock:
+            granted = self._tenant_consents.get((client_id, tid))
+            if granted is None:
+                return False
+            return all(
+                (resource, s) in granted or (resource, ".default") in granted for s in scopes
+            )
 
     # -- tokens ---------------------------------------------------------------
     def issue_access_token(
@@ -479,7 +532,7 @@ class Store:
             self._reset_hooks.append(hook)
 
     def reset(self) -> None:
-        """Forget codes, tokens, consents, faults, stats and setting changes.
+        """Forget codes, tokens, consents (tenant-wide too), faults, stats and setting changes.
 
         Accounts and clients stay. Reset hooks (e.g. the OneDrive seed) run afterwards.
         """
@@ -490,6 +543,7 @@ class Store:
                 self._access,
                 self._refresh,
                 self._consents,
+                self._tenant_consents,
                 self._faults,
             ):
                 items.clear()

@@ -2,7 +2,19 @@
 
 import pytest
 
-from .driver import ADELE, ALEX, CLIENT_ID, MEGAN, PAT, REDIRECT_URI, account_buttons, query
+from .driver import (
+    ADELE,
+    ALEX,
+    CLIENT_ID,
+    ISAIAH,
+    MEGAN,
+    NESTOR,
+    NORTHWIND_TID,
+    PAT,
+    REDIRECT_URI,
+    account_buttons,
+    query,
+)
 
 
 def test_unregistered_redirect_uri_gets_an_error_page_and_no_redirect(ms):
@@ -26,17 +38,19 @@ def test_picker_lists_every_account_for_common_with_the_hint_first(ms):
     assert page.status_code == 200
     assert "<title>Sign in to your account</title>" in page.text
     assert "Pick an account" in page.text
-    assert account_buttons(page.text) == [MEGAN, ADELE, ALEX, PAT]
+    assert account_buttons(page.text) == [MEGAN, ADELE, ALEX, PAT, NESTOR, ISAIAH]
     assert 'class="account hint"' in page.text
 
 
 @pytest.mark.parametrize(
     ("tenant", "expected"),
     [
-        ("organizations", {ADELE, MEGAN, ALEX}),
+        ("organizations", {ADELE, MEGAN, ALEX, NESTOR, ISAIAH}),
         ("consumers", {PAT}),
         ("contoso.example", {ADELE, MEGAN}),
         ("c0ffee00-0000-4000-8000-0000000fab00", {ALEX}),
+        ("northwind.example", {NESTOR, ISAIAH}),
+        (NORTHWIND_TID, {NESTOR, ISAIAH}),
     ],
 )
 def test_picker_offers_only_the_tenants_accounts(ms, tenant, expected):
