@@ -13,6 +13,7 @@ def init_app(app: Flask) -> None:
     token owners, commands."""
     from app.connect import (  # noqa: F401
         account_routes,
+        admin_consent,
         cli,
         external_accounts,
         oauth_routes,
@@ -34,6 +35,7 @@ def init_app(app: Flask) -> None:
     )
     app.context_processor(account_routes.reconnect_banner)
     external_accounts.init_app(app)
+    admin_consent.init_app(app)
     token_jobs.register_owner_relation(app, "account")
     keys.register_encrypted(app, Connector, "client_secret_encrypted")
     keys.register_encrypted(app, Credential, "access_token_encrypted", "refresh_token_encrypted")

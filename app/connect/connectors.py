@@ -5,6 +5,8 @@ External Accounts asks this module which applications users may connect; it neve
 provider itself, so a second connector only adds a provider in `create_app`."""
 
 import re
+from datetime import date
+from types import EllipsisType
 
 from flask import current_app
 from sqlalchemy import select
@@ -115,9 +117,11 @@ def save(
     tenant: str,
     enabled: bool,
     allow_anonymous_links: bool | None = None,
+    secret_expires_on: date | None | EllipsisType = ...,
 ) -> list[str]:
-    """Store the configuration (the caller commits); a blank secret, and
-    `allow_anonymous_links=None`, keep the stored value. Returns the changed fields."""
+    """Store the configuration (the caller commits); a blank secret,
+    `allow_anonymous_links=None` and `secret_expires_on=...` keep the stored value. A new secret
+    is no longer one the provider refused. Returns the changed fields."""
     client_id = client_id.strip()
     if not client_id:
         raise ConnectorError("Enter the Client ID of your Azure app registration.", "client_id")
@@ -139,6 +143,8 @@ def save(
         db.session.add(connector)
     if allow_anonymous_links is None:
         allow_anonymous_links = connector.allow_anonymous_links
+    if secret_expires_on is ...:
+        secret_expires_on = connector.secret_expires_on
     changed = _apply(
         connector,
         client_id=client_id,
@@ -146,10 +152,12 @@ def save(
         tenant=tenant,
         enabled=enabled,
         allow_anonymous_links=allow_anonymous_links,
+        secret_expires_on=secret_expires_on,
     )
     if client_secret:
         connector.client_secret_encrypted = crypto.encrypt(client_secret.strip())
         connector.secret_set_at = utcnow()
+        connector.secret_refused_at = None
         changed.append("client_secret")
     connector.updated_by_id = actor.id if actor else None
     if changed:

@@ -48,6 +48,7 @@ class Connector(db.Model):
     )
     admin_consent_tenant: Mapped[str] = mapped_column(String(64), default="", server_default="")
     admin_consent_result: Mapped[str] = mapped_column(Text, default="", server_default="")
+    admin_consent_by = relationship("User", foreign_keys=[admin_consent_by_id])
 
     @property
     def has_secret(self) -> bool:

@@ -69,6 +69,12 @@ def register_completion(app: Flask, purpose: str, completion: Completion) -> Non
     app.extensions.setdefault("flow_completions", {})[purpose] = completion
 
 
+def register_answer(app: Flask, purpose: str, handle: Callable[[OAuthFlow, dict], None]) -> None:
+    """Say what the provider's answer does for a flow that is not a sign-in (admin consent):
+    `handle` records it, marks the flow done or failed, and commits."""
+    app.extensions.setdefault("flow_answers", {})[purpose] = handle
+
+
 def _completion(purpose: str) -> Completion:
     return current_app.extensions["flow_completions"][purpose]
 
@@ -141,6 +147,11 @@ def finish(provider: str, params: dict, user: User) -> OAuthFlow:
     """Handle the provider's redirect: claim the state once, redeem and verify, then store the
     sign-in, or hold it until the person confirms (acting for another user, another identity)."""
     flow = _claim(provider, params.get("state", ""), user)
+    handle = current_app.extensions.get("flow_answers", {}).get(flow.purpose)
+    if handle is not None:
+        with _outcome(flow):
+            handle(flow, params)
+        return flow
     with _outcome(flow):
         try:
             result = _verify(flow, params)
@@ -192,10 +203,8 @@ def _outcome(flow: OAuthFlow):
         _fail(flow, error.message)
     except ProviderError as error:
         db.session.rollback()
-        _fail(
-            flow,
-            error.message if error.transient else f"{label} refused the sign-in: {error.message}",
-        )
+        message = error.message_for(_actor_is_admin(flow))
+        _fail(flow, message if error.transient else f"{label} refused the sign-in: {message}")
     except SQLAlchemyError:
         # The database refused the write: nothing half-connected stays behind (the whole
         # completion rolls back); say so, and let the user try again.
@@ -206,6 +215,12 @@ def _outcome(flow: OAuthFlow):
             "The CRM could not save the connection, so nothing was stored. "
             "Please try again in a moment.",
         )
+
+
+def _actor_is_admin(flow: OAuthFlow) -> bool:
+    """Whether the person who started the flow is an admin (told how to fix what they can)."""
+    actor = db.session.get(User, flow.actor_id)
+    return actor is not None and actor.is_admin
 
 
 def check_right_to_act(flow: OAuthFlow) -> None:
@@ -286,7 +301,7 @@ def _verify(flow: OAuthFlow, params: dict) -> SignIn:
         )
     except SignInRefused as error:
         log.warning("Refused the sign-in of flow %s: %s", flow.id, error.message)
-        raise FlowError(error.message) from error
+        raise FlowError(error.message_for(_actor_is_admin(flow))) from error
     if not sign_in.tokens.get("refresh_token"):
         raise FlowError(
             "Offline access was not granted, so the CRM could not stay connected. "

@@ -104,11 +104,14 @@ class OpenIDProvider:
             dead_grant=error in {"invalid_grant", "interaction_required", "consent_required"},
         )
 
-    def authorize_error(self, error: str, description: str) -> str:
-        """What to tell the user when the provider sent `error=` to the redirect URI."""
+    def authorize_error(self, params: dict) -> SignInRefused:
+        """What to tell the person when the provider sent `error=` to the redirect URI."""
+        error, description = params["error"], params.get("error_description", "")
         if error == "access_denied":
-            return f"You cancelled the connection to {self.label}."
-        return f"{self.label} could not complete the sign-in: {description or error}"
+            return SignInRefused(f"You cancelled the connection to {self.label}.", error=error)
+        return SignInRefused(
+            f"{self.label} could not complete the sign-in: {description or error}", error=error
+        )
 
     def whoami(self, purpose: str, access_token: str) -> str:
         """Who the token belongs to, from the userinfo endpoint."""
@@ -182,9 +185,7 @@ class OpenIDProvider:
     ) -> SignIn:
         """Refuse an error answer or a foreign issuer, redeem the code, verify the id_token."""
         if params.get("error"):
-            raise SignInRefused(
-                self.authorize_error(params["error"], params.get("error_description", ""))
-            )
+            raise self.authorize_error(params)
         discovery = self.discover(client)
         if params.get("iss") and not self.issuer_matches(discovery, params["iss"]):
             raise SignInRefused(

@@ -5,7 +5,7 @@ External Accounts, the OAuth flows and the token service speak only to this prot
 in `create_app`, so a second connector only adds an entry there and a connector row."""
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from flask import Flask, current_app
 
@@ -15,7 +15,10 @@ class ProviderError(Exception):
 
     `transient`: trying again later may work (timeouts, 429/503, server errors).
     `dead_grant`: the refresh token or the consent is gone; the account needs reconnecting.
-    `status`: the HTTP status of the answer (401 when a resource refused an access token)."""
+    `status`: the HTTP status of the answer (401 when a resource refused an access token).
+    `admin_message`: what to tell an administrator instead, when they can fix it themselves.
+    `secret_refused`: the provider refused the app's client secret (invalid or expired), which
+    breaks every user at once: the administrators are alerted."""
 
     def __init__(
         self,
@@ -27,15 +30,23 @@ class ProviderError(Exception):
         retry_after: int | None = None,
         transient: bool = False,
         dead_grant: bool = False,
+        admin_message: str = "",
+        secret_refused: bool = False,
     ):
         super().__init__(message)
         self.message = message
+        self.admin_message = admin_message
+        self.secret_refused = secret_refused
         self.error = error
         self.codes = codes
         self.status = status
         self.retry_after = retry_after
         self.transient = transient
         self.dead_grant = dead_grant
+
+    def message_for(self, is_admin: bool) -> str:
+        """The message for the person in front of the screen: an admin is told how to fix it."""
+        return self.admin_message if is_admin and self.admin_message else self.message
 
 
 class SignInRefused(ProviderError):
@@ -118,6 +129,19 @@ class Provider(Protocol):
 
     def is_local(self) -> bool:
         """Whether the provider runs on this machine (a local stand-in, which pages mention)."""
+
+
+@runtime_checkable
+class OrganizationConsent(Protocol):
+    """A provider where an administrator can consent for the whole organization at once, so
+    users who may not consent themselves can connect."""
+
+    def admin_consent_url(self, client: Client, *, redirect_uri: str, state: str) -> str:
+        """Where to send the administrator to grant every permission the CRM asks for."""
+
+    def admin_consent_result(self, params: dict) -> str:
+        """The tenant the administrator consented for, from the answer at the redirect URI
+        (raises SignInRefused with the reason when consent was not granted)."""
 
 
 def register(app: Flask, provider: Provider) -> None:

@@ -2,6 +2,10 @@
 `app.connect.oidc` with Microsoft's tenants, its issuer template, the scopes of each purpose,
 the account picker, and the meaning of AADSTS error codes."""
 
+import re
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
 from flask import current_app
 
 from app.connect.oidc import Discovery, OpenIDProvider
@@ -15,18 +19,94 @@ GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
 
 # invalid_grant with these AADSTS codes means the grant is dead: reconnect.
 DEAD_GRANT_CODES = {50173, 65001, 70000, 70008, 70043, 700082, 700084, 50076, 50079}
-CODE_MESSAGES = {
-    50011: "The redirect URI registered in Azure does not match this CRM's redirect URI.",
-    54005: "This sign-in was already used. Please connect again.",
-    65001: "Consent was not granted for this app. Please connect again and accept.",
-    70002: "Microsoft rejected the client secret. Ask your administrator to check Admin > "
-    "Connectors.",
-    7000215: "Microsoft rejected the client secret. Ask your administrator to check Admin > "
-    "Connectors.",
-    700016: "Microsoft does not know this client ID in that tenant. Ask your administrator to "
-    "check Admin > Connectors.",
-    90002: "Microsoft does not know that tenant.",
+CONNECTOR_PAGE = "Admin > Connectors > Microsoft"
+
+
+@dataclass(frozen=True)
+class Advice:
+    """What an AADSTS answer means for the person in front of the screen: what happened and who
+    can fix it; `admin` is for a CRM administrator when they can do more than a user."""
+
+    user: str
+    admin: str = ""
+
+
+NEEDS_ADMIN_APPROVAL = Advice(
+    "Your organization requires an administrator to approve this CRM before you can connect "
+    "your Microsoft account. Ask your CRM administrator to grant admin consent, then connect "
+    "again.",
+    "Your organization requires an administrator to approve this CRM's permissions. Use "
+    f"“Grant admin consent for your organization” on {CONNECTOR_PAGE}, then connect again.",
+)
+SECRET_REFUSED = Advice(
+    "The CRM's connection to Microsoft is misconfigured: Microsoft refused its client secret. "
+    "Your administrator has been alerted; please try again later.",
+    "Microsoft refused the client secret (invalid or expired). Create a new client secret in "
+    "the Azure portal (App registrations > your app > Certificates & secrets) and enter it, "
+    f"with its expiry date, on {CONNECTOR_PAGE}.",
+)
+MFA_REQUIRED = Advice(
+    "Your organization requires multi-factor authentication for this sign-in. Connect again "
+    "and complete the verification; if you have no verification method yet, set one up at "
+    "https://aka.ms/mfasetup first."
+)
+ADVICE = {
+    90094: NEEDS_ADMIN_APPROVAL,
+    90095: NEEDS_ADMIN_APPROVAL,
+    65004: Advice(
+        "You declined the permissions the CRM asked for, so nothing was connected. Connect "
+        "again and select Accept to use this connection."
+    ),
+    53003: Advice(
+        "Your organization's Conditional Access policies blocked this sign-in (for example "
+        "because of where you are, or the device or app you use). Ask your IT administrator; "
+        "the Entra sign-in logs say which policy applied.",
+        "Your organization's Conditional Access policies blocked this sign-in. The Entra admin "
+        "center's sign-in logs say which policy applied; allow this CRM's app there if it "
+        "should work.",
+    ),
+    50076: MFA_REQUIRED,
+    50079: MFA_REQUIRED,
+    50105: Advice(
+        "Your Microsoft account is not assigned to this CRM's app in your organization. Ask "
+        "your IT administrator to assign you to it.",
+        "This Microsoft account is not assigned to the CRM's app. Assign the user (or a group "
+        "of theirs) in the Entra admin center: Enterprise applications > your app > Users and "
+        "groups.",
+    ),
+    700016: Advice(
+        "Microsoft does not know this CRM's app in your organization. Ask your CRM "
+        "administrator to check the Microsoft connector.",
+        "Microsoft does not know the Client ID in that tenant. Check the Client ID and the "
+        f"tenant on {CONNECTOR_PAGE}, and that the app registration was not deleted.",
+    ),
+    7000215: SECRET_REFUSED,
+    7000222: SECRET_REFUSED,
+    70002: SECRET_REFUSED,
+    50020: Advice(
+        "That Microsoft account belongs to another organization than the one this CRM works "
+        "with. Connect again and pick your work account.",
+        "That Microsoft account belongs to another tenant than the connector's. Pick an "
+        f"account of your organization, or make the app multi-tenant on {CONNECTOR_PAGE} and "
+        "in Azure if other organizations should connect.",
+    ),
+    530003: Advice(
+        "Your organization lets only managed devices use this app. Connect from a device your "
+        "organization manages, or ask your IT administrator."
+    ),
+    50011: Advice(
+        "Microsoft refused the CRM's redirect address. Ask your CRM administrator to check the "
+        "Microsoft connector.",
+        "The redirect URI registered in Azure does not match this CRM's: register exactly the "
+        f"Redirect URI shown on {CONNECTOR_PAGE}.",
+    ),
+    54005: Advice("This sign-in was already used. Please connect again."),
+    65001: Advice("Consent was not granted for this app. Please connect again and accept."),
+    90002: Advice("Microsoft does not know that tenant."),
 }
+SECRET_CODES = {7000215, 7000222, 70002}
+ADMIN_APPROVAL_CODES = {90094, 90095}
+AADSTS_CODE = re.compile(r"AADSTS(\d+)")
 SCOPE_WORDS = {
     "openid": "Sign you in",
     "profile": "Read your name",
@@ -60,9 +140,49 @@ class MicrosoftProvider(OpenIDProvider):
         }
         return ("openid", "profile", "email", "offline_access") + own[purpose]
 
+    def purposes(self) -> tuple[str, ...]:
+        """What the CRM asks Microsoft for: OneDrive, mail over SMTP/IMAP, mail through Graph."""
+        return ("onedrive", "mail", "graph_mail")
+
     def scope_words(self, scopes: str) -> list[str]:
         """Granted scopes in plain words, for the account page."""
         return [SCOPE_WORDS.get(s.rsplit("/", 1)[-1], s.rsplit("/", 1)[-1]) for s in scopes.split()]
+
+    def admin_consent_url(self, client: Client, *, redirect_uri: str, state: str) -> str:
+        """Microsoft's admin-consent endpoint, `{authority}/{tenant}/v2.0/adminconsent`, for
+        every permission of every purpose (Graph's by their short names, Outlook's in full)."""
+        authority = current_app.config["MICROSOFT_AUTHORITY"]
+        scopes = dict.fromkeys(s for p in self.purposes() for s in self.scopes(p))
+        query = urlencode(
+            {
+                "client_id": client.client_id,
+                "scope": " ".join(scopes),
+                "redirect_uri": redirect_uri,
+                "state": state,
+            }
+        )
+        return f"{authority}/{client.tenant}/v2.0/adminconsent?{query}"
+
+    def admin_consent_result(self, params: dict) -> str:
+        """`admin_consent=True` with the tenant, or the error in words (for an admin)."""
+        if params.get("error"):
+            error, description = params["error"], params.get("error_description", "")
+            codes = _codes_in(description)
+            if _cancelled(params, codes):
+                raise SignInRefused(
+                    "You cancelled the admin consent; nothing changed.", error=error
+                )
+            advice = advice_for(codes)
+            raise SignInRefused(
+                (advice.admin or advice.user)
+                if advice
+                else f"Microsoft did not grant the consent: {_first_line(description) or error}",
+                error=error,
+                codes=codes,
+            )
+        if str(params.get("admin_consent", "")).lower() != "true":
+            raise SignInRefused("Microsoft did not say that the consent was granted.")
+        return str(params.get("tenant", ""))
 
     def discovery_url(self, client: Client) -> str:
         """`{authority}/{tenant}/v2.0/.well-known/openid-configuration`."""
@@ -119,23 +239,42 @@ class MicrosoftProvider(OpenIDProvider):
     def describe(self, error: str, description: str, body: dict) -> ProviderError:
         """AADSTS codes in words; invalid_grant is a dead grant only with the codes that say so."""
         codes = tuple(int(c) for c in body.get("error_codes", []) if str(c).isdigit())
-        known = next((CODE_MESSAGES[c] for c in codes if c in CODE_MESSAGES), None)
+        codes = codes or _codes_in(description)
+        advice = advice_for(codes)
         dead = error in {"invalid_grant", "interaction_required", "consent_required"} and (
             error != "invalid_grant" or not codes or bool(DEAD_GRANT_CODES & set(codes))
         )
         return ProviderError(
-            known or _first_line(description) or error,
+            advice.user if advice else _first_line(description) or error,
             error=error,
             codes=codes,
             transient=error in {"temporarily_unavailable", "server_error"},
             dead_grant=dead,
+            admin_message=advice.admin if advice else "",
+            secret_refused=bool(SECRET_CODES & set(codes)),
         )
 
-    def authorize_error(self, error: str, description: str) -> str:
-        """What to tell the user when Microsoft sent `error=` to the callback."""
-        if error == "access_denied":
-            return "You cancelled the connection to Microsoft."
-        return f"Microsoft could not complete the sign-in: {_first_line(description) or error}"
+    def authorize_error(self, params: dict) -> SignInRefused:
+        """What to tell the person when Microsoft sent `error=` to the redirect URI: the AADSTS
+        code in words; a plain cancel (`error_subcode=cancel`, or access_denied with no code
+        that says more) stays "You cancelled"."""
+        error, description = params.get("error", ""), params.get("error_description", "")
+        codes = _codes_in(description)
+        if _cancelled(params, codes):
+            return SignInRefused("You cancelled the connection to Microsoft.", error=error)
+        advice = advice_for(codes)
+        if advice is None:
+            reason = _first_line(description) or error
+            return SignInRefused(
+                f"Microsoft could not complete the sign-in: {reason}", error=error, codes=codes
+            )
+        return SignInRefused(
+            advice.user,
+            error=error,
+            codes=codes,
+            admin_message=advice.admin,
+            secret_refused=bool(SECRET_CODES & set(codes)),
+        )
 
     def test_connection(self, client: Client) -> str:
         """In a concrete tenant an app-only Graph token proves the client ID and secret; on
@@ -168,6 +307,25 @@ class MicrosoftProvider(OpenIDProvider):
 def is_guid(value: str) -> bool:
     """Whether a tenant is a tenant id (a GUID) rather than a name or a domain."""
     return [len(part) for part in value.split("-")] == [8, 4, 4, 4, 12]
+
+
+def advice_for(codes: tuple[int, ...]) -> Advice | None:
+    """The advice for the first AADSTS code that has one."""
+    return next((ADVICE[code] for code in codes if code in ADVICE), None)
+
+
+def _cancelled(params: dict, codes: tuple[int, ...]) -> bool:
+    """The person cancelled (Microsoft's `error_subcode=cancel`, or access_denied with no code
+    that says more); at a "Need admin approval" page that is still a need for approval."""
+    cancelled = params.get("error_subcode") == "cancel" or (
+        params.get("error") == "access_denied" and not codes
+    )
+    return cancelled and not ADMIN_APPROVAL_CODES & set(codes)
+
+
+def _codes_in(description: str) -> tuple[int, ...]:
+    """The AADSTS codes an error description names ("AADSTS90094: ...")."""
+    return tuple(int(code) for code in AADSTS_CODE.findall(description or ""))
 
 
 def _first_line(description: str) -> str:

@@ -295,9 +295,7 @@ def test_redirect_uri_ignores_a_forged_host(sally, client):
     assert params["redirect_uri"] == ["http://127.0.0.1:5000/oauth/microsoft/callback"]
 
 
-@pytest.mark.parametrize(
-    "error", ["server_error", "temporarily_unavailable", "consent_required", "interaction_required"]
-)
+@pytest.mark.parametrize("error", ["server_error", "temporarily_unavailable"])
 def test_authorize_errors_show_the_provider_description(sally, client, ms, error):
     ms.fault("authorize", error, count=1)
     flow = connect(client)

@@ -91,7 +91,7 @@ def test_test_connection_success_and_failures(auth, client, configured, ms):
     )
     db.session.commit()
     page = client.post("/admin/connectors/microsoft/test", follow_redirects=True)
-    assert "rejected the client secret" in page.get_data(as_text=True)
+    assert "refused the client secret" in page.get_data(as_text=True)
 
     connectors.save(
         None,
@@ -104,7 +104,7 @@ def test_test_connection_success_and_failures(auth, client, configured, ms):
     )
     db.session.commit()
     page = client.post("/admin/connectors/microsoft/test", follow_redirects=True)
-    assert "does not know this client ID" in page.get_data(as_text=True)
+    assert "does not know the Client ID in that tenant" in page.get_data(as_text=True)
 
     connectors.save(
         None,

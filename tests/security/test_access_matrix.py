@@ -87,6 +87,7 @@ POLICIES = {
     "admin.connector_list": ADMIN,
     "admin.connector_edit": ADMIN,
     "admin.connector_test": ADMIN,
+    "admin.connector_admin_consent": ADMIN,
     "admin.user_list": ADMIN,
     "admin.create_user": ADMIN,
     "admin.toggle_active": ADMIN,
