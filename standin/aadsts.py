@@ -1,6 +1,9 @@
-"""Catalogue of the AADSTS error texts the stand-in answers with (worded like Microsoft's)."""
+"""Catalogue of the AADSTS error texts the stand-in answers with (worded like Microsoft's), and
+which OAuth error each code travels with when a test injects it by code."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 _MESSAGES = {
     28000: (
@@ -21,6 +24,21 @@ _MESSAGES = {
     50059: (
         "No tenant-identifying information found in either the request or implied by any "
         "provided credentials."
+    ),
+    50079: (
+        "Due to a configuration change made by your administrator, or because you moved to a new "
+        "location, you must enroll in multi-factor authentication to access '{resource}'."
+    ),
+    50105: (
+        "Your administrator has configured the application {client_id} ('{client_id}') to block "
+        "users unless they are specifically granted ('assigned') access to the application. The "
+        "signed in user '{user}' is blocked because they are not a direct member of a group with "
+        "access, nor had access directly assigned by an administrator. Please contact your "
+        "administrator to assign access to this application."
+    ),
+    53003: (
+        "Access has been blocked by Conditional Access policies. The access policy does not allow "
+        "token issuance."
     ),
     50076: (
         "Due to a configuration change made by your administrator, or because you moved to a new "
@@ -52,6 +70,15 @@ _MESSAGES = {
         "happen if there are no active subscriptions for the tenant."
     ),
     90033: "A transient error has occurred. Please try again.",
+    90093: (
+        "This operation can only be performed by an administrator. Sign out and sign in as an "
+        "administrator or contact one of your organization's administrators."
+    ),
+    90094: "The grant requires admin permission.",
+    90095: (
+        "Admin consent is required for the permissions requested by this application. An admin "
+        "consent request may be sent to the admin."
+    ),
     500011: (
         "The resource principal named {resource} was not found in the tenant. This can happen if "
         "the application has not been installed by the administrator of the tenant or consented "
@@ -65,6 +92,7 @@ _MESSAGES = {
         "The Code_Verifier does not match the code_challenge supplied in the authorization request."
     ),
     501491: "Invalid size of Code_Challenge parameter.",
+    530003: "Your device is required to be managed to access this resource.",
     700016: (
         "Application with identifier '{client_id}' was not found in the directory '{tenant}'. "
         "This can happen if the application has not been installed by the administrator of the "
@@ -93,6 +121,11 @@ _MESSAGES = {
         "The request body must contain the following parameter: 'client_assertion' or "
         "'client_secret'."
     ),
+    7000222: (
+        "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal "
+        "to create new keys for your app: https://aka.ms/NewClientSecret, or consider using "
+        "certificate credentials for added security: https://aka.ms/certCreds."
+    ),
     9002313: "Invalid request. Request is malformed or invalid.",
 }
 
@@ -100,3 +133,52 @@ _MESSAGES = {
 def message(code: int, **fields: object) -> str:
     """Return ``AADSTS<code>: <text>`` with the named fields filled in."""
     return f"AADSTS{code}: " + _MESSAGES[code].format(**fields)
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def fault_message(code: int, **fields: object) -> str:
+    """Like :func:`message`, for a code a test chose: unknown fields are blank, unknown codes
+    get a plain sentence that says the stand-in has no text for them."""
+    text = _MESSAGES.get(code, "The stand-in has no text for this code (injected error).")
+    return f"AADSTS{code}: " + text.format_map(_Blank(fields))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How Microsoft sends one AADSTS code: the OAuth error at authorize (None: never there),
+    at the token endpoint, the token endpoint's status and its ``suberror``."""
+
+    authorize: str | None
+    token: str
+    status: int = 400
+    suberror: str | None = None
+    subcode: str | None = None  # error_subcode at authorize
+
+
+ANSWERS = {
+    65001: Answer("consent_required", "invalid_grant", suberror="consent_required"),
+    65004: Answer("access_denied", "access_denied", subcode="cancel"),
+    90094: Answer("access_denied", "access_denied"),
+    90095: Answer("access_denied", "access_denied"),
+    53003: Answer("access_denied", "invalid_grant"),
+    50076: Answer("interaction_required", "invalid_grant", suberror="basic_action"),
+    50079: Answer("interaction_required", "invalid_grant", suberror="basic_action"),
+    50105: Answer("access_denied", "access_denied"),
+    50020: Answer("access_denied", "invalid_grant"),
+    530003: Answer("access_denied", "invalid_grant"),
+    700016: Answer("unauthorized_client", "unauthorized_client"),
+    70008: Answer(None, "invalid_grant"),
+    700082: Answer(None, "invalid_grant"),
+    7000215: Answer(None, "invalid_client", status=401),
+    7000222: Answer(None, "invalid_client", status=401),
+}
+OTHER = Answer("invalid_request", "invalid_request")
+
+
+def answer_for(code: int) -> Answer:
+    """The error names a code travels with (``invalid_request``, 400 for codes not listed)."""
+    return ANSWERS.get(code, OTHER)

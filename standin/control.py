@@ -1,4 +1,16 @@
-"""Test control API under ``/_standin`` (loopback callers only)."""
+"""Test control API under ``/_standin`` (loopback callers only).
+
+Faults (``POST /faults``): ``{"area", "mode", "count", "retry_after", "delay", "code"}``; see
+:data:`FAULT_MODES`. Mode ``aadsts`` (areas ``authorize`` and ``token``) answers the next request
+with the AADSTS ``code`` given, as Microsoft sends it: at authorize a redirect back with ``error``
+(e.g. ``access_denied`` for 90094, 90095, 65004, 53003, 50105, 50020, 530003;
+``interaction_required`` for 50076, 50079; ``unauthorized_client`` for 700016) and
+``error_description=AADSTS<code>: ...``; at the token endpoint Microsoft's JSON error, 400, or 401
+with ``invalid_client`` (7000215, 7000222, token only). Other codes: ``invalid_request``.
+
+Tenant-wide (admin) consents: ``GET /admin-consents``, ``POST /admin-consents``
+``{"client_id", "tenant", "scopes"}``, ``DELETE /admin-consents`` ``{"client_id", "tenant"}``.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +19,10 @@ from ipaddress import ip_address
 
 from flask import Blueprint, Response, abort, request
 
+from .aadsts import answer_for
 from .drive_store import DRIVES, DriveError, check_name
 from .responses import json_response
-from .scopes import token_scopes
+from .scopes import ScopeError, full_scope, parse_admin_scopes, token_scopes
 from .store import GRAPH, OUTLOOK, STORE, Fault
 
 bp = Blueprint("control", __name__, url_prefix="/_standin")
@@ -24,6 +37,7 @@ FAULT_MODES = {
         "invalid_grant",
         "consent_required",
         "temporarily_unavailable",
+        "aadsts",
     },
     "authorize": {
         "server_error",
@@ -31,6 +45,7 @@ FAULT_MODES = {
         "consent_required",
         "interaction_required",
         "slow",
+        "aadsts",
     },
     "discovery": {"500", "slow", "garbage"},
     # Forge the next successful token response, to test the client's id_token checks.
@@ -95,6 +110,68 @@ def accounts() -> Response:
     return json_response({"accounts": [asdict(a) for a in STORE.accounts.values()]})
 
 
+@bp.get("/tenants")
+def tenants() -> Response:
+    """The demo tenants (``user_consent`` false: only an admin can consent to an app)."""
+    return json_response({"tenants": [asdict(t) for t in STORE.tenants.values()]})
+
+
+def _consent_row(client_id: str, tid: str, grants) -> dict:
+    return {
+        "client_id": client_id,
+        "tenant": tid,
+        "scopes": sorted(full_scope(resource, name) for resource, name in grants),
+    }
+
+
+@bp.get("/admin-consents")
+def admin_consents() -> Response:
+    """Tenant-wide consents: ``{"admin_consents": [{"client_id", "tenant", "scopes"}]}``.
+
+    ``tenant`` is the tenant GUID; ``scopes`` are full URIs, sorted.
+    """
+    rows = [_consent_row(*consent) for consent in STORE.tenant_consents()]
+    return json_response({"admin_consents": rows})
+
+
+def _consent_target(body: dict) -> tuple[str, str]:
+    client_id, tenant = body.get("client_id"), STORE.find_tenant(str(body.get("tenant") or ""))
+    if not client_id or not isinstance(client_id, str) or tenant is None:
+        raise ValueError("need client_id (a string) and tenant (a known GUID or domain)")
+    return client_id, tenant.tid
+
+
+@bp.post("/admin-consents")
+def grant_admin_consent() -> Response:
+    """Consent for a whole tenant, as an admin would: ``{"client_id", "tenant", "scopes"}``.
+
+    ``scopes`` are scope strings as in a request (Graph short names or full URIs, any resources;
+    OIDC ones are ignored); they are added to any the client already has there.
+    """
+    body = _body()
+    scopes = body.get("scopes", [])
+    try:
+        client_id, tid = _consent_target(body)
+        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+            raise ValueError("scopes must be a list of strings")
+        grants = parse_admin_scopes(" ".join(scopes)).grants if scopes else ()
+    except (ScopeError, ValueError) as exc:
+        return _bad(str(exc))
+    STORE.grant_tenant_consent(client_id, tid, grants)
+    row = next(r for r in STORE.tenant_consents() if r[:2] == (client_id, tid))
+    return json_response(_consent_row(*row), 201)
+
+
+@bp.delete("/admin-consents")
+def revoke_admin_consent() -> Response:
+    """Withdraw a client's tenant-wide consent: ``{"client_id", "tenant"}`` -> ``{"revoked"}``."""
+    try:
+        client_id, tid = _consent_target(_body())
+    except ValueError as exc:
+        return _bad(str(exc))
+    return json_response({"revoked": STORE.revoke_tenant_consent(client_id, tid)})
+
+
 @bp.post("/clients")
 def clients() -> Response:
     """Register or replace a client: ``{"client_id", "client_secret", "redirect_uris"}``."""
@@ -114,14 +191,34 @@ def clients() -> Response:
     )
 
 
+def _fault_code(area: str, mode: str, code: object) -> int | None:
+    """The AADSTS code of an ``aadsts`` fault (required then, refused otherwise)."""
+    if mode != "aadsts":
+        if code is not None:
+            raise ValueError("code goes only with mode aadsts")
+        return None
+    if isinstance(code, bool) or not isinstance(code, int) or code <= 0:
+        raise ValueError("mode aadsts needs code, a positive integer (e.g. 90094)")
+    if area == "authorize" and answer_for(code).authorize is None:
+        raise ValueError(f"AADSTS{code} comes only from the token endpoint")
+    return code
+
+
 @bp.post("/faults")
 def set_fault() -> Response:
-    """Set the fault of an area: ``{"area", "mode", "count", "retry_after", "delay"}``."""
+    """Set the fault of an area: ``{"area", "mode", "count", "retry_after", "delay", "code"}``.
+
+    ``code`` (an AADSTS number) goes with mode ``aadsts`` (areas authorize and token).
+    """
     body = _body()
     area, mode = body.get("area"), str(body.get("mode"))
     if area not in FAULT_MODES or mode not in FAULT_MODES[area]:
         choices = {a: sorted(m) for a, m in FAULT_MODES.items()}
-        return _bad(f"unknown area/mode; choose from {choices}")
+        return _bad(f"unknown area/mode; choose from {choices} (aadsts also takes a code)")
+    try:
+        code = _fault_code(area, mode, body.get("code"))
+    except ValueError as exc:
+        return _bad(str(exc))
     try:
         count = None if body.get("count") is None else int(body["count"])
         retry_after = None if body.get("retry_after") is None else int(body["retry_after"])
@@ -130,7 +227,9 @@ def set_fault() -> Response:
         return _bad("count and retry_after must be integers or null, delay a number")
     if count is not None and count < 1:
         return _bad("count must be at least 1 (or null for until cleared)")
-    fault = Fault(area=area, mode=mode, remaining=count, retry_after=retry_after, delay=delay)
+    fault = Fault(
+        area=area, mode=mode, remaining=count, retry_after=retry_after, delay=delay, code=code
+    )
     STORE.set_fault(fault)
     return json_response(asdict(fault), 201)
 

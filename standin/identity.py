@@ -1,4 +1,8 @@
-"""Identity platform v2.0 endpoints: discovery, JWKS, authorize (picker + consent), logout."""
+"""Identity platform v2.0 endpoints: discovery, JWKS, authorize (picker + consent), logout.
+
+In a tenant where users may not consent, a user who is not an admin meets "Need admin approval"
+unless an admin consented for the whole tenant; then nobody there sees a consent page.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,9 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, Response, request
 from markupsafe import escape
 
-from .aadsts import message
+from .aadsts import answer_for, fault_message, message
 from .keys import signing_key
-from .pages import consent_page, picker_page, signed_out_page
+from .pages import admin_approval_page, consent_page, picker_page, signed_out_page
 from .responses import (
     base_url,
     html_error,
@@ -20,8 +24,8 @@ from .responses import (
     redirect_to,
     sleep_for,
 )
-from .scopes import ScopeError, describe, full_scope, parse_scopes
-from .store import STORE, Pending
+from .scopes import ScopeError, describe, full_scope, parse_scopes, resource_of
+from .store import STORE, Account, Fault, Pending
 
 bp = Blueprint("identity", __name__)
 
@@ -29,6 +33,7 @@ META_TENANTS = ("common", "organizations", "consumers")
 RESPONSE_MODES = ("query", "fragment", "form_post")
 PICK_PATH = "/login/pick"
 CONSENT_PATH = "/login/consent"
+APPROVAL_PATH = "/login/approval"
 AUTHORIZE_FAULTS = {
     "server_error": 50000,
     "temporarily_unavailable": 90033,
@@ -152,10 +157,20 @@ def respond(redirect_uri: str, mode: str, params: dict[str, str | None], iss: st
     return redirect_to(redirect_uri, params)
 
 
-def error_params(error: str, code: int, state: str | None, **fields: str) -> dict:
-    """Query parameters of an error sent back to the client (and count it)."""
+def error_params(
+    error: str, code: int, state: str | None, *, subcode: str | None = None, **fields: str
+) -> dict:
+    """Query parameters of an error sent back to the client (and count it).
+
+    ``subcode`` is Microsoft's ``error_subcode`` (``cancel`` when the user turned it down).
+    """
     STORE.count("authorize.error")
-    return {"error": error, "error_description": message(code, **fields), "state": state}
+    return {
+        "error": error,
+        "error_subcode": subcode,
+        "error_description": message(code, **fields),
+        "state": state,
+    }
 
 
 @bp.get("/<tenant>/oauth2/v2.0/authorize")
@@ -168,7 +183,7 @@ def authorize(tenant: str) -> Response:
     STORE.count("authorize")
     args = request.args
     segment = tenant_segment(tenant)
-    refused = _refuse_page(tenant, segment, args.get("client_id", ""), args.get("redirect_uri", ""))
+    refused = refuse_page(tenant, segment, args.get("client_id", ""), args.get("redirect_uri", ""))
     if refused is not None:
         return refused
     redirect_uri, state = args["redirect_uri"], args.get("state")
@@ -179,18 +194,42 @@ def authorize(tenant: str) -> Response:
         return respond(redirect_uri, "query", params, iss)
     fault = STORE.take_fault("authorize")
     sleep_for(fault)
-    if fault and fault.mode in AUTHORIZE_FAULTS:
-        code = AUTHORIZE_FAULTS[fault.mode]
-        params = error_params(fault.mode, code, state, client_id=args["client_id"])
-        return respond(redirect_uri, mode, params, iss)
+    faulted = _fault_params(fault, tenant, args) if fault else None
+    if faulted is not None:
+        return respond(redirect_uri, mode, faulted, iss)
     problem = _check_request(args)
     if problem:
         error, code, fields = problem
         return respond(redirect_uri, mode, error_params(error, code, state, **fields), iss)
-    return _picker(_remember(segment, args, mode))
+    return picker(_remember(segment, args, mode))
 
 
-def _refuse_page(tenant: str, segment: str | None, client_id: str, uri: str) -> Response | None:
+def _fault_params(fault: Fault, tenant: str, args) -> dict | None:
+    """The error an authorize fault sends back: a named mode, or ``aadsts`` with its code."""
+    state = args.get("state")
+    if fault.mode in AUTHORIZE_FAULTS:
+        code = AUTHORIZE_FAULTS[fault.mode]
+        return error_params(fault.mode, code, state, client_id=args["client_id"])
+    if fault.mode != "aadsts" or fault.code is None:
+        return None
+    STORE.count("authorize.error")
+    answer = answer_for(fault.code)
+    fields = {
+        "client_id": args["client_id"],
+        "tenant": tenant,
+        "user": args.get("login_hint") or "",
+        "resource": resource_of(args.get("scope")),
+    }
+    return {
+        "error": answer.authorize or "invalid_request",
+        "error_subcode": answer.subcode,
+        "error_description": fault_message(fault.code, **fields),
+        "state": state,
+    }
+
+
+def refuse_page(tenant: str, segment: str | None, client_id: str, uri: str) -> Response | None:
+    """The error page for an unknown tenant or client or an unregistered redirect URI, else None."""
     if segment is None:
         return html_error(400, 90002, tenant=tenant)
     if not client_id:
@@ -241,10 +280,12 @@ def _remember(segment: str, args, mode: str) -> Pending:
         code_challenge_method=(args.get("code_challenge_method") or "plain") if challenge else None,
         login_hint=args.get("login_hint"),
         response_mode=mode,
+        prompt=args.get("prompt"),
     )
 
 
-def _picker(pending: Pending) -> Response:
+def picker(pending: Pending, action: str = PICK_PATH) -> Response:
+    """The account picker for a pending request, the ``login_hint`` account first."""
     accounts = STORE.accounts_for(pending.tenant)
     hint = (pending.login_hint or "").lower()
     hinted = next((a.oid for a in accounts if hint and a.preferred_username.lower() == hint), None)
@@ -254,52 +295,137 @@ def _picker(pending: Pending) -> Response:
         client_id=pending.client_id,
         accounts=accounts,
         hinted=hinted,
-        action=PICK_PATH,
+        action=action,
     )
     return Response(html, mimetype="text/html")
 
 
-@bp.post(PICK_PATH)
-def pick() -> Response:
-    """The user picked an account: show the consent page."""
-    STORE.count("pick")
+@bp.get(PICK_PATH)
+def pick_again() -> Response:
+    """The picker again for a pending sign-in ("Have an admin account? Sign in with that one")."""
+    pending = STORE.get_pending(request.args.get("pending", ""))
+    if pending is None or pending.grants is not None:
+        return html_error(400, 9002313)
+    return picker(pending)
+
+
+def picked_account(*, admin_consent: bool) -> Response | tuple[Pending, Account]:
+    """The pending request and the account picked for it (recorded), or an error page.
+
+    A request of the other kind (sign-in versus admin consent) is refused.
+    """
     pending = STORE.get_pending(request.form.get("pending", ""))
-    if pending is None:
+    if pending is None or (pending.grants is not None) != admin_consent:
         return html_error(400, 9002313)
     oid = request.form.get("oid", "")
     account = STORE.accounts.get(oid)
     if account is None or account not in STORE.accounts_for(pending.tenant):
         return html_error(400, 50020, user=account.email if account else oid, tenant=pending.tenant)
-    STORE.choose_account(pending.id, oid)
+    chosen = STORE.choose_account(pending.id, oid)
+    return html_error(400, 9002313) if chosen is None else (chosen, account)
+
+
+def needs_admin_approval(account: Account) -> bool:
+    """Whether the account's tenant lets only admins consent and the account is no admin."""
+    tenant = STORE.tenants.get(account.tid)
+    return tenant is not None and not tenant.user_consent and not account.admin
+
+
+@bp.post(PICK_PATH)
+def pick() -> Response:
+    """The user picked an account: consent page, "Need admin approval", or (an admin consented
+    for the tenant) straight back with a code."""
+    STORE.count("pick")
+    picked = picked_account(admin_consent=False)
+    if isinstance(picked, Response):
+        return picked
+    pending, account = picked
+    covered = STORE.has_tenant_consent(
+        pending.client_id, account.tid, pending.resource, pending.scopes
+    )
+    if covered and pending.prompt != "consent":
+        STORE.count("consent.tenant_wide")
+        STORE.pop_pending(pending.id)
+        return _send_code(pending, remember_consent=False)
+    if needs_admin_approval(account):
+        STORE.count("consent.admin_required")
+        html = admin_approval_page(
+            pending=pending.id,
+            client_id=pending.client_id,
+            account=account,
+            picker_url=f"{PICK_PATH}?{urlencode({'pending': pending.id})}",
+            action=APPROVAL_PATH,
+        )
+        return Response(html, mimetype="text/html")
+    return Response(_consent_html(pending, account), mimetype="text/html")
+
+
+def _consent_html(pending: Pending, account: Account) -> str:
     scopes = [
         (describe(pending.resource, s), full_scope(pending.resource, s)) for s in pending.scopes
     ]
     scopes += [(describe(None, s), s) for s in pending.oidc]
-    html = consent_page(
+    return consent_page(
         pending=pending.id,
         client_id=pending.client_id,
         account=account,
         scopes=scopes,
         action=CONSENT_PATH,
     )
-    return Response(html, mimetype="text/html")
+
+
+def _taken_pending() -> Pending | None:
+    """Pop the sign-in request a decision form names, if an account was picked for it."""
+    pending = STORE.pop_pending(request.form.get("pending", ""))
+    if pending is None or pending.oid is None or pending.grants is not None:
+        return None
+    return pending
 
 
 @bp.post(CONSENT_PATH)
 def consent() -> Response:
-    """Accept issues a code and redirects back; Cancel redirects back with access_denied."""
-    pending = STORE.pop_pending(request.form.get("pending", ""))
-    if pending is None or pending.oid is None:
+    """Accept issues a code and redirects back; Cancel redirects back with access_denied.
+
+    An admin who ticks "Consent on behalf of your organization" consents for the tenant.
+    """
+    pending = _taken_pending()
+    if pending is None:
         return html_error(400, 9002313)
-    iss = issuer_for(STORE.accounts[pending.oid].tid)
+    account = STORE.accounts[pending.oid]
     if request.form.get("decision") != "accept":
         STORE.count("consent.cancel")
-        params = error_params("access_denied", 65004, pending.state)
-        return respond(pending.redirect_uri, pending.response_mode, params, iss)
+        params = error_params("access_denied", 65004, pending.state, subcode="cancel")
+        return _send_back(pending, params)
+    if needs_admin_approval(account):
+        return _send_back(pending, error_params("access_denied", 90094, pending.state))
     STORE.count("consent.accept")
-    code = STORE.issue_code(pending)
-    params = {"code": code.code, "state": pending.state, "session_state": str(uuid.uuid4())}
+    if account.admin and request.form.get("for_organization"):
+        STORE.count("consent.accept.organization")
+        grants = [(pending.resource, s) for s in pending.scopes] if pending.resource else []
+        STORE.grant_tenant_consent(pending.client_id, account.tid, grants)
+    return _send_code(pending)
+
+
+@bp.post(APPROVAL_PATH)
+def approval_return() -> Response:
+    """ "Return to the application without granting consent": access_denied with AADSTS90094."""
+    pending = _taken_pending()
+    if pending is None:
+        return html_error(400, 9002313)
+    STORE.count("consent.admin_required.return")
+    params = error_params("access_denied", 90094, pending.state, subcode="cancel")
+    return _send_back(pending, params)
+
+
+def _send_back(pending: Pending, params: dict) -> Response:
+    iss = issuer_for(STORE.accounts[pending.oid].tid)
     return respond(pending.redirect_uri, pending.response_mode, params, iss)
+
+
+def _send_code(pending: Pending, *, remember_consent: bool = True) -> Response:
+    code = STORE.issue_code(pending, remember_consent=remember_consent)
+    params = {"code": code.code, "state": pending.state, "session_state": str(uuid.uuid4())}
+    return _send_back(pending, params)
 
 
 @bp.get("/<tenant>/oauth2/v2.0/logout")

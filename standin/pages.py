@@ -1,4 +1,5 @@
-"""HTML pages of the stand-in (account picker, consent, error), rendered with autoescaping."""
+"""HTML pages of the stand-in (account picker, consent, admin approval and admin consent, error),
+rendered with autoescaping."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ _LAYOUT = """<!doctype html>
  .primary{background:#0067b8;color:#fff;border:0;padding:8px 28px}
  .secondary{background:#ccc;border:0;padding:8px 28px;margin-left:8px}
  .error{color:#a80000}
+ .who{color:#333;margin:0 0 8px}
+ h2{font-size:17px;font-weight:600;margin:0 0 12px}
+ a{color:#0067b8}
+ .choice{margin:12px 0}
 </style></head>
 <body><main>
 <div class="banner">Local Microsoft stand-in &mdash; not a real Microsoft sign-in page</div>
@@ -49,6 +54,38 @@ _CONSENT = """{% extends layout %}{% block body %}
 <p><b>{{ client_id }}</b> wants to access <b>{{ account.preferred_username }}</b>.
 This app would like to:</p>
 <ul>{% for words, scope in scopes %}<li title="{{ scope }}">{{ words }}</li>{% endfor %}</ul>
+<form method="post" action="{{ action }}">
+<input type="hidden" name="pending" value="{{ pending }}">
+{% if account.admin %}<p class="choice"><input type="checkbox" id="for-organization"
+ name="for_organization" value="1">
+<label for="for-organization">Consent on behalf of your organization</label></p>{% endif %}
+<button class="primary" type="submit" name="decision" value="accept">Accept</button>
+<button class="secondary" type="submit" name="decision" value="cancel">Cancel</button>
+</form>
+{% endblock %}"""
+
+_ADMIN_APPROVAL = """{% extends layout %}{% block body %}
+<p class="who">{{ account.preferred_username }}</p>
+<h1>Need admin approval</h1>
+<p>{{ client_id }} needs permission to access resources in your organization that only an admin \
+can grant. Please ask an admin to grant permission to this app before you can use it.</p>
+<p><a href="{{ picker_url }}">Have an admin account? Sign in with that account</a></p>
+<form method="post" action="{{ action }}">
+<input type="hidden" name="pending" value="{{ pending }}">
+<button class="secondary" type="submit" name="decision" value="return">\
+Return to the application without granting consent</button>
+</form>
+{% endblock %}"""
+
+_ADMIN_CONSENT = """{% extends layout %}{% block body %}
+<p class="who">{{ account.preferred_username }}</p>
+<h1>Permissions requested</h1>
+<h2>Accept for your organization</h2>
+<p><b>{{ client_id }}</b> would like to access resources of <b>{{ tenant.name }}</b>.
+This app would like to:</p>
+<ul>{% for words, scope in scopes %}<li title="{{ scope }}">{{ words }}</li>{% endfor %}</ul>
+<p>If you accept, this app will get access to the specified resources for all users in your
+organization. No one else will be prompted to review these permissions.</p>
 <form method="post" action="{{ action }}">
 <input type="hidden" name="pending" value="{{ pending }}">
 <button class="primary" type="submit" name="decision" value="accept">Accept</button>
@@ -81,6 +118,17 @@ def picker_page(**context) -> str:
 def consent_page(**context) -> str:
     """The "Permissions requested" page: pending, client_id, account, scopes, action."""
     return _render(_CONSENT, **context)
+
+
+def admin_approval_page(**context) -> str:
+    """The "Need admin approval" page: pending, client_id, account, picker_url, action."""
+    return _render(_ADMIN_APPROVAL, **context)
+
+
+def admin_consent_page(**context) -> str:
+    """The admin's "Accept for your organization" page: pending, client_id, account, tenant,
+    scopes, action."""
+    return _render(_ADMIN_CONSENT, **context)
 
 
 def error_page(message: str) -> str:

@@ -21,14 +21,24 @@ def base_url() -> str:
 
 
 def ms_error(
-    status: int, error: str, code: int, *, extra: dict | None = None, **fields
+    status: int,
+    error: str,
+    code: int,
+    *,
+    extra: dict | None = None,
+    description: str | None = None,
+    **fields,
 ) -> Response:
-    """A token-endpoint style JSON error, shaped like Microsoft's (AADSTS code, ids, timestamp)."""
+    """A token-endpoint style JSON error, shaped like Microsoft's (AADSTS code, ids, timestamp).
+
+    ``description`` replaces the catalogue's ``AADSTS<code>: ...`` text (filled from ``fields``).
+    """
     trace_id, correlation_id = str(uuid.uuid4()), str(uuid.uuid4())
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    text = description or message(code, **fields)
     body = {
         "error": error,
-        "error_description": f"{message(code, **fields)} Trace ID: {trace_id} "
+        "error_description": f"{text} Trace ID: {trace_id} "
         f"Correlation ID: {correlation_id} Timestamp: {stamp}",
         "error_codes": [code],
         "timestamp": stamp,

@@ -52,15 +52,16 @@ class ScopeRequest:
     oidc: tuple[str, ...]
 
 
-def parse_scopes(raw: str | None) -> ScopeRequest:
-    """Split a scope string into resource scopes (short names) and OIDC scopes.
+@dataclass(frozen=True)
+class AdminScopeRequest:
+    """A parsed admin consent scope: ``(resource, short name)`` pairs of any resources, and OIDC."""
 
-    Bare names mean Microsoft Graph. Raises :class:`ScopeError` for an empty
-    scope, an unknown resource, or scopes of two resources in one request.
-    """
-    items = (raw or "").split()
-    if not items:
-        raise ScopeError("invalid_request", 900144, parameter="scope")
+    grants: tuple[tuple[str, str], ...]
+    oidc: tuple[str, ...]
+
+
+def _group(items: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """Short names per resource (request order, no repeats) and the OIDC scopes."""
     resources: dict[str, list[str]] = {}
     oidc: list[str] = []
     for item in items:
@@ -72,12 +73,44 @@ def parse_scopes(raw: str | None) -> ScopeRequest:
         names = resources.setdefault(resource, [])
         if name not in names:
             names.append(name)
+    return resources, oidc
+
+
+def parse_scopes(raw: str | None) -> ScopeRequest:
+    """Split a scope string into resource scopes (short names) and OIDC scopes.
+
+    Bare names mean Microsoft Graph. Raises :class:`ScopeError` for an empty
+    scope, an unknown resource, or scopes of two resources in one request.
+    """
+    items = (raw or "").split()
+    if not items:
+        raise ScopeError("invalid_request", 900144, parameter="scope")
+    resources, oidc = _group(items)
     if len(resources) > 1:
         raise ScopeError("invalid_request", 28000, scope=" ".join(items))
     if not resources:
         return ScopeRequest(None, (), tuple(oidc))
     ((resource, names),) = resources.items()
     return ScopeRequest(resource, tuple(names), tuple(oidc))
+
+
+def parse_admin_scopes(raw: str | None) -> AdminScopeRequest:
+    """Split an admin consent scope string, which may name several resources (bare names are
+    Graph's). Raises :class:`ScopeError` for an empty scope or an unknown resource."""
+    items = (raw or "").split()
+    if not items:
+        raise ScopeError("invalid_request", 900144, parameter="scope")
+    resources, oidc = _group(items)
+    grants = tuple((resource, name) for resource, names in resources.items() for name in names)
+    return AdminScopeRequest(grants, tuple(oidc))
+
+
+def resource_of(raw: str | None) -> str:
+    """The resource a sign-in's scope asks for; Graph when it names none or cannot be read."""
+    try:
+        return parse_scopes(raw).resource or GRAPH
+    except ScopeError:
+        return GRAPH
 
 
 def _split(item: str) -> tuple[str, str]:

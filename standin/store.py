@@ -81,13 +81,17 @@ class AccessToken:
 
 @dataclass
 class Fault:
-    """An injected failure for one area (token, authorize, discovery, graph)."""
+    """An injected failure for one area (token, authorize, discovery, graph).
+
+    ``code`` is the AADSTS code of mode ``aadsts``.
+    """
 
     area: str
     mode: str
     remaining: int | None
     retry_after: int | None
     delay: float
+    code: int | None = None
 
 
 @dataclass

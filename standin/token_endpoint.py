@@ -10,10 +10,11 @@ from urllib.parse import unquote_plus
 
 from flask import Blueprint, Response, request
 
+from .aadsts import answer_for, fault_message
 from .identity import META_TENANTS, issuer_for, tenant_segment
 from .keys import signing_key
 from .responses import json_response, ms_error, plain_fault, sleep_for
-from .scopes import ScopeError, granted_scope_string, parse_scopes, token_scopes
+from .scopes import ScopeError, granted_scope_string, parse_scopes, resource_of, token_scopes
 from .store import GRAPH, STORE, Account, AuthCode, Client, Fault, pairwise_subject
 
 bp = Blueprint("token", __name__)
@@ -55,7 +56,7 @@ def token(tenant: str) -> Response:
         STORE.count(f"token.{grant_type}")
     fault = STORE.take_fault("token")
     sleep_for(fault)
-    faulted = _fault_response(fault, request.form.get("client_id", "")) if fault else None
+    faulted = _fault_response(fault, tenant) if fault else None
     if faulted is not None:
         STORE.count("token.error")
         return faulted
@@ -78,10 +79,13 @@ def token(tenant: str) -> Response:
         return exc.response()
 
 
-def _fault_response(fault: Fault, client_id: str) -> Response | None:
+def _fault_response(fault: Fault, tenant: str) -> Response | None:
     response = plain_fault(fault)
     if response is not None:
         return response
+    client_id = _client_id_offered()
+    if fault.mode == "aadsts" and fault.code is not None:
+        return _aadsts_response(fault.code, client_id, tenant)
     if fault.mode == "invalid_grant":
         return _invalid_grant(70008).response()
     if fault.mode == "consent_required":
@@ -92,6 +96,32 @@ def _fault_response(fault: Fault, client_id: str) -> Response | None:
             response.headers["Retry-After"] = str(fault.retry_after)
         return response
     return None
+
+
+def _client_id_offered() -> str:
+    auth = request.authorization
+    basic = unquote_plus(auth.username or "") if auth and auth.type == "basic" else ""
+    return request.form.get("client_id") or basic
+
+
+def _aadsts_response(code: int, client_id: str, tenant: str) -> Response:
+    """An injected AADSTS error as Microsoft sends it (status, error and suberror per code)."""
+    answer = answer_for(code)
+    form = request.form
+    record = STORE.peek_code(form.get("code", "")) or STORE.get_refresh_token(
+        form.get("refresh_token", "")
+    )
+    account = STORE.accounts.get(record.oid) if record else None
+    resource = record.resource if record and record.resource else resource_of(form.get("scope"))
+    description = fault_message(
+        code,
+        client_id=client_id,
+        tenant=tenant,
+        user=account.preferred_username if account else "",
+        resource=resource,
+    )
+    extra = {"suberror": answer.suberror} if answer.suberror else None
+    return ms_error(answer.status, answer.token, code, extra=extra, description=description)
 
 
 def _credentials() -> tuple[str, set[str]]:

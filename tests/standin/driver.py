@@ -113,6 +113,12 @@ class Standin:
             "/login/consent", data={"pending": pending_id(consent_html), "decision": decision}
         )
 
+    def leave_approval(self, approval_html: str) -> requests.Response:
+        """Press "Return to the application without granting consent" on "Need admin approval"."""
+        return self.post(
+            "/login/approval", data={"pending": pending_id(approval_html), "decision": "return"}
+        )
+
     def sign_in(self, *, oid: str = ADELE, decision: str = "accept", **params) -> SignIn:
         """Run authorize -> pick -> consent and return where the browser is sent back."""
         verifier, challenge = pkce_pair()

@@ -89,6 +89,7 @@ def test_send_iss_adds_the_issuer(ms):
 def test_cancel_redirects_with_access_denied(ms):
     result = ms.sign_in(decision="cancel")
     assert result.params["error"] == "access_denied"
+    assert result.params["error_subcode"] == "cancel"
     assert result.params["error_description"].startswith("AADSTS65004: User declined")
     assert result.params["state"] == "state-123"
     assert "code" not in result.params

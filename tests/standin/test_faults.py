@@ -142,3 +142,89 @@ def test_reset_forgets_tokens_faults_and_stats(ms):
     assert ms.control("GET", "/stats") == {}
     assert ms.me(tokens["access_token"]).status_code == 401
     assert ms.control("GET", "/health") == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("code", "error", "text"),
+    [
+        (90094, "access_denied", "The grant requires admin permission."),
+        (90095, "access_denied", "Admin consent is required for the permissions requested"),
+        (65004, "access_denied", "User declined to consent to access the app."),
+        (53003, "access_denied", "Access has been blocked by Conditional Access policies."),
+        (50076, "interaction_required", "you must use multi-factor authentication"),
+        (50079, "interaction_required", "you must enroll in multi-factor authentication"),
+        (50105, "access_denied", "to block users unless they are specifically granted"),
+        (700016, "unauthorized_client", "Application with identifier 'crm-test-app' was not"),
+        (50020, "access_denied", "User account 'megan@contoso.example' does not exist"),
+        (530003, "access_denied", "Your device is required to be managed"),
+        (12345, "invalid_request", "AADSTS12345: "),
+    ],
+)
+def test_authorize_aadsts_fault_by_code(ms, code, error, text):
+    ms.fault("authorize", "aadsts", code=code, count=1)
+    response = ms.authorize(login_hint="megan@contoso.example")
+    assert response.status_code == 302
+    params = query(response.headers["Location"])
+    assert params["error"] == error
+    assert params["error_description"].startswith(f"AADSTS{code}: ")
+    assert text in params["error_description"]
+    assert params["state"] == "state-123"
+    assert params.get("error_subcode") == ("cancel" if code == 65004 else None)
+    assert ms.authorize().status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error", "suberror"),
+    [
+        (90094, 400, "access_denied", None),
+        (90095, 400, "access_denied", None),
+        (65004, 400, "access_denied", None),
+        (53003, 400, "invalid_grant", None),
+        (50076, 400, "invalid_grant", "basic_action"),
+        (50079, 400, "invalid_grant", "basic_action"),
+        (50105, 400, "access_denied", None),
+        (700016, 400, "unauthorized_client", None),
+        (7000215, 401, "invalid_client", None),
+        (7000222, 401, "invalid_client", None),
+        (50020, 400, "invalid_grant", None),
+        (530003, 400, "invalid_grant", None),
+        (12345, 400, "invalid_request", None),
+    ],
+)
+def test_token_aadsts_fault_by_code(ms, code, status, error, suberror):
+    tokens = ms.tokens()
+    ms.fault("token", "aadsts", code=code, count=1)
+    response = ms.refresh(tokens["refresh_token"])
+    assert response.status_code == status
+    assert aadsts(response) == (error, code)
+    assert response.json().get("suberror") == suberror
+    assert ms.refresh(tokens["refresh_token"]).status_code == 200
+
+
+def test_token_aadsts_text_names_the_client_and_the_user(ms):
+    tokens = ms.tokens()
+    ms.fault("token", "aadsts", code=7000222)
+    expired = ms.refresh(tokens["refresh_token"]).json()["error_description"]
+    assert expired.startswith(
+        "AADSTS7000222: The provided client secret keys for app 'crm-test-app' are expired."
+    )
+    ms.fault("token", "aadsts", code=50105)
+    assigned = ms.refresh(tokens["refresh_token"]).json()["error_description"]
+    assert "The signed in user 'adele@contoso.example' is blocked" in assigned
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"area": "token", "mode": "aadsts"},
+        {"area": "token", "mode": "aadsts", "code": "90094"},
+        {"area": "token", "mode": "aadsts", "code": True},
+        {"area": "authorize", "mode": "aadsts", "code": 7000222},
+        {"area": "token", "mode": "500", "code": 90094},
+        {"area": "graph", "mode": "aadsts", "code": 90094},
+    ],
+)
+def test_aadsts_faults_need_a_code_that_fits_the_area(ms, body):
+    response = ms.post("/_standin/faults", json=body)
+    assert response.status_code == 400
+    assert ms.authorize().status_code == 200
