@@ -10,7 +10,7 @@ from collections.abc import Callable
 from flask import Flask
 from werkzeug.serving import make_server
 
-from . import control, drive, graph, identity, mail, token_endpoint
+from . import admin_consent, control, drive, graph, identity, mail, token_endpoint
 from .keys import signing_key
 
 
@@ -23,6 +23,7 @@ def create_standin_app(base_url_hint: str | None = None) -> Flask:
     app.config["STANDIN_BASE_URL"] = base_url_hint.rstrip("/") if base_url_hint else None
     blueprints = (
         identity.bp,
+        admin_consent.bp,
         token_endpoint.bp,
         graph.bp,
         graph.oidc_bp,

@@ -16,6 +16,10 @@ CLIENT_ID = "crm-test-app"
 CLIENT_SECRET = "test-secret-value"
 REDIRECT_URI = "http://localhost:5000/oauth/microsoft/callback"
 DEFAULT_SCOPE = "openid profile email offline_access User.Read Files.ReadWrite.All"
+ADMIN_SCOPE = (
+    "https://graph.microsoft.com/User.Read https://graph.microsoft.com/Files.ReadWrite.All "
+    "https://outlook.office.com/SMTP.Send openid profile email offline_access"
+)
 
 CONTOSO_TID = "c0ffee00-0000-4000-8000-00000000c0de"
 FABRIKAM_TID = "c0ffee00-0000-4000-8000-0000000fab00"
@@ -111,6 +115,30 @@ class Standin:
         """Press Accept or Cancel on the consent page."""
         return self.post(
             "/login/consent", data={"pending": pending_id(consent_html), "decision": decision}
+        )
+
+    def admin_consent(self, tenant: str = "organizations", **params) -> requests.Response:
+        """GET the v2.0 admin consent endpoint with sensible defaults for missing params."""
+        defaults = {
+            "client_id": CLIENT_ID,
+            "redirect_uri": REDIRECT_URI,
+            "scope": ADMIN_SCOPE,
+            "state": "admin-state",
+        }
+        merged = {k: v for k, v in {**defaults, **params}.items() if v is not None}
+        return self.get(f"/{tenant}/v2.0/adminconsent", params=merged)
+
+    def admin_pick(self, picker_html: str, oid: str) -> requests.Response:
+        """Choose an account on the admin consent picker."""
+        return self.post(
+            "/login/adminconsent/pick", data={"pending": pending_id(picker_html), "oid": oid}
+        )
+
+    def admin_decide(self, consent_html: str, decision: str) -> requests.Response:
+        """Press Accept or Cancel on the admin's "Accept for your organization" page."""
+        return self.post(
+            "/login/adminconsent/consent",
+            data={"pending": pending_id(consent_html), "decision": decision},
         )
 
     def leave_approval(self, approval_html: str) -> requests.Response:
