@@ -7,6 +7,7 @@ from wtforms import BooleanField, DateField, PasswordField, StringField, SubmitF
 from wtforms.validators import Length, Optional
 
 from app.admin import bp
+from app.alerts import service as alerts
 from app.connect import admin_consent, connectors, oauth_flow
 from app.connect.answers import flash_finished_flow
 from app.connect.provider import ProviderError
@@ -124,6 +125,7 @@ def connector_test(provider: str):
     except connectors.ConnectorError as error:
         flash(error.message, "error")
     except ProviderError as error:
+        alerts.on_provider_error(provider, error)  # a refused client secret alerts at once
         flash(f"Test failed: {error.message_for(True)}", "error")
     return redirect(url_for("admin.connector_edit", provider=provider))
 

@@ -19,6 +19,7 @@ from flask import Flask, current_app
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.alerts import service as alerts
 from app.connect import connectors
 from app.connect.models import CONFIRM, DONE, ERROR, PENDING, OAuthFlow
 from app.connect.provider import ProviderError, SignIn, SignInRefused
@@ -203,6 +204,7 @@ def _outcome(flow: OAuthFlow):
         _fail(flow, error.message)
     except ProviderError as error:
         db.session.rollback()
+        alerts.on_provider_error(flow.provider, error)  # a refused client secret alerts at once
         message = error.message_for(_actor_is_admin(flow))
         _fail(flow, message if error.transient else f"{label} refused the sign-in: {message}")
     except SQLAlchemyError:

@@ -14,6 +14,7 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import select
 
+from app.alerts import service as alerts
 from app.connect import connectors
 from app.connect.models import CONNECTED, NEEDS_RECONNECT, Credential
 from app.connect.provider import ProviderError
@@ -199,12 +200,15 @@ def _call_refresh(owner, credential: Credential, purpose: str) -> dict:
                 needs_reconnect=True,
             ) from error
         db.session.rollback()
+        alerts.on_provider_error(owner.provider, error)  # a refused client secret alerts at once
         raise TokenUnavailable(error.message, retry_after=error.retry_after) from error
 
 
 def mark_needs_reconnect(owner, reason: str) -> None:
-    """Turn the owner red ("Needs reconnect") and record why; commits."""
+    """Turn the owner red ("Needs reconnect") and record why; the first time (not again while
+    it stays red) its owner is alerted. Commits."""
     owner = db.session.get(type(owner), owner.id)
+    turned_red = owner.status != NEEDS_RECONNECT
     owner.status = NEEDS_RECONNECT
     owner.status_reason = reason[:500]
     audit.record(
@@ -213,4 +217,6 @@ def mark_needs_reconnect(owner, reason: str) -> None:
         target=owner.user,
         detail=f"{owner.provider}: {reason[:300]}",
     )
+    if turned_red:
+        alerts.raise_for_needs_reconnect(owner)
     db.session.commit()  # the point: the account turns red though the request fails
