@@ -12,7 +12,16 @@ from app.extensions import db
 from app.users import audit, sessions, throttle
 from app.users.models import User
 
-PROFILE_FIELDS = ("first_name", "last_name", "email", "title", "department", "phone", "time_zone")
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "title",
+    "department",
+    "phone",
+    "time_zone",
+    "alert_emails",
+)
 MIN_PASSWORD_LENGTH = 8
 
 

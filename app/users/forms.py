@@ -79,15 +79,20 @@ class LoginForm(FlaskForm):
     submit = SubmitField("Log In")
 
 
-class ProfileForm(ProfileFieldsForm):
-    """User Profile tab."""
+ALERT_EMAILS_LABEL = "Email me when one of my connections needs attention"
 
+
+class ProfileForm(ProfileFieldsForm):
+    """User Profile tab, with the choice of alert emails."""
+
+    alert_emails = BooleanField(ALERT_EMAILS_LABEL)
     submit = SubmitField("Save")
 
 
 class AdminProfileForm(ProfileFieldsForm):
-    """User Profile tab as an admin sees it: also the admin flag and active status."""
+    """User Profile tab as an admin sees it: also alert emails, the admin flag and status."""
 
+    alert_emails = BooleanField(ALERT_EMAILS_LABEL)
     is_admin = BooleanField("Administrator")
     active = BooleanField("Active")
     submit = SubmitField("Save")

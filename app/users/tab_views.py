@@ -13,7 +13,7 @@ def profile_tab(ctx: EditContext):
     form_class = AdminProfileForm if ctx.as_admin else ProfileForm
     form = form_class(obj=ctx.subject)
     if form.validate_on_submit():
-        fields = form.profile_data()
+        fields = {**form.profile_data(), "alert_emails": form.alert_emails.data}
         if ctx.as_admin:
             fields.update(is_admin=form.is_admin.data, active=form.active.data)
         try:
