@@ -7,4 +7,9 @@ from app.alerts import models  # noqa: F401  (the table is part of the schema)
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to hang on the shell yet."""
+    """The banners' template functions (Home's Reauthenticate lines, the Admin pages' connector
+    warning) and `flask alerts send`."""
+    from app.alerts import cli, pages
+
+    app.context_processor(pages.context)
+    app.cli.add_command(cli.alerts_cli)

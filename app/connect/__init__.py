@@ -9,7 +9,7 @@ oauth_bp = Blueprint("oauth", __name__)
 
 
 def init_app(app: Flask) -> None:
-    """Routes, the External Accounts tab and banner, flow completions, encrypted columns,
+    """Routes, the External Accounts tab, flow completions, encrypted columns,
     token owners, commands."""
     from app.connect import (  # noqa: F401
         account_routes,
@@ -33,7 +33,6 @@ def init_app(app: Flask) -> None:
             "Configure the Microsoft connector (client ID, secret, tenant) for the whole system.",
         )
     )
-    app.context_processor(account_routes.reconnect_banner)
     external_accounts.init_app(app)
     admin_consent.init_app(app)
     token_jobs.register_owner_relation(app, "account")

@@ -1,11 +1,10 @@
 """External Accounts on the signed-in user's own profile."""
 
 from flask import url_for
-from flask_login import current_user, login_required
+from flask_login import login_required
 
 from app.connect import account_views as views
 from app.connect import accounts_bp as bp
-from app.connect import external_accounts
 from app.users.tabs import EditContext, own_context
 
 
@@ -31,17 +30,6 @@ def tab(context: EditContext):
 
         return views.list_tab(context, admin_links(context.subject))
     return views.list_tab(context, _own()[1])
-
-
-def reconnect_banner() -> dict:
-    """Templates may call `accounts_needing_reconnect()` to show the Reauthenticate banner."""
-
-    def accounts_needing_reconnect():
-        if not current_user.is_authenticated:
-            return []
-        return external_accounts.needing_reconnect(current_user)
-
-    return {"accounts_needing_reconnect": accounts_needing_reconnect}
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -6,7 +6,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.connect import connectors, identities, oauth_flow, tokens
-from app.connect.models import NEEDS_RECONNECT, NOT_CONNECTED, ExternalAccount, OAuthFlow
+from app.connect.models import NOT_CONNECTED, ExternalAccount, OAuthFlow
 from app.connect.provider import ProviderError, SignIn
 from app.core.db import utcnow
 from app.extensions import db
@@ -38,17 +38,6 @@ def connected_account(user: User, provider: str) -> ExternalAccount | None:
     return db.session.scalar(
         select(ExternalAccount).where(
             ExternalAccount.user_id == user.id, ExternalAccount.provider == provider
-        )
-    )
-
-
-def needing_reconnect(user: User) -> list[ExternalAccount]:
-    """The user's accounts Microsoft stopped accepting (for the banner)."""
-    return list(
-        db.session.scalars(
-            select(ExternalAccount).where(
-                ExternalAccount.user_id == user.id, ExternalAccount.status == NEEDS_RECONNECT
-            )
         )
     )
 

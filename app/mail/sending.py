@@ -137,9 +137,10 @@ def sending_account(user: User) -> MailAccount:
 
 
 def compose(
-    actor: User, account: MailAccount, *, to: str, cc: str, subject: str, body: str
+    actor: User | None, account: MailAccount, *, to: str, cc: str, subject: str, body: str
 ) -> MailMessage:
-    """Store the message (status Sending), then send it; it is kept whatever happens."""
+    """Store the message (status Sending), then send it; it is kept whatever happens. With no
+    actor the system sends it (an alert email): it is in nobody's Emails list."""
     recipients = parse_addresses(to, "to", required=True)
     copies = parse_addresses(cc, "cc")
     subject = (subject or "").strip()
@@ -149,7 +150,7 @@ def compose(
         )
     message = MailMessage(
         account_id=account.id,
-        user_id=actor.id,
+        user_id=actor.id if actor else None,
         direction=OUTBOUND,
         status=SENDING,
         from_address=_from_header(account),

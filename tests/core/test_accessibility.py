@@ -13,9 +13,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from playwright.sync_api import expect
+from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
+from app.connect import connectors, tokens
+from app.connect.models import ExternalAccount
 from app.extensions import db
+from app.mail.models import MailAccount
 from tests.conftest import (
     REQUIRE_BROWSER,
     ROOT,
@@ -301,8 +305,20 @@ def _audit_user(audit: Audit, browser, site: Site) -> None:
         )
         _audit_user_connected(audit, page)
         _audit_user_emails(audit, page, site)
+        _audit_reconnect_banner(audit, page, site)
     finally:
         context.close()
+
+
+def _audit_reconnect_banner(audit: Audit, page, site: Site) -> None:
+    """Home's banner naming each authorization that needs reconnecting (External Account and
+    email), as the token service leaves them when Microsoft refuses a grant."""
+    with site.server.db():
+        for model in (ExternalAccount, MailAccount):
+            owner = db.session.scalar(select(model).where(model.user_id == site.sally_id))
+            tokens.mark_needs_reconnect(owner, "Microsoft refused the grant.")
+    audit.visit(page, "/home", label="/home (Reauthenticate banner)")
+    expect(page.locator(".banner[role=alert]")).to_have_count(2)
 
 
 def _audit_user_not_connected(audit: Audit, page, site: Site) -> None:
@@ -394,9 +410,11 @@ def _audit_user_emails(audit: Audit, page, site: Site) -> None:
 def _audit_admin(audit: Audit, browser, site: Site) -> None:
     context, page = _signed_in(browser, site.server.url, "admin", "admin-password")
     sally = f"/admin/users/{site.sally_id}"
+    _secret_expires_soon(site)  # every Admin page below carries the warning
     try:
         for path in ("/home", "/admin/", "/admin/users", "/admin/connectors", "/admin/users/new"):
             audit.visit(page, path)
+        expect(page.locator(".banner-warning")).to_have_count(1)  # the secret expires soon
         page.get_by_role("button", name="Create").click()
         page.locator(".errors").first.wait_for()
         audit.check(page, "/admin/users/new (errors)")
@@ -428,6 +446,12 @@ def _audit_admin(audit: Audit, browser, site: Site) -> None:
         audit.visit(page, confirm, label="/oauth/flows/<id>/confirm (acting for a user)")
     finally:
         context.close()
+
+
+def _secret_expires_soon(site: Site) -> None:
+    with site.server.db():
+        connectors.get("microsoft").secret_expires_on = datetime.now(UTC).date() + timedelta(7)
+        db.session.commit()
 
 
 def _unaudited(site: Site, paths: set[str]) -> list[str]:
