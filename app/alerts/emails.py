@@ -63,7 +63,8 @@ def system_problem() -> str | None:
 
 
 def send_pending() -> Report:
-    """Email every pending alert through the system account; commits after each one."""
+    """Email every pending alert through the system account; commits after each one (the
+    messages are stored and sent one by one, as Compose does)."""
     report = Report()
     problem = system_problem()
     for alert in pending():
@@ -72,7 +73,7 @@ def send_pending() -> Report:
         if reason:
             alert.email_error = reason
             report.not_emailed += 1
-            db.session.commit()
+            db.session.commit()  # the point: each alert's outcome is kept, whatever comes next
             continue
         if problem:
             report.waiting += 1
@@ -104,7 +105,7 @@ def _claim(alert: Alert) -> bool:
         )
         .values(email_attempts=Alert.email_attempts + 1)
     ).rowcount
-    db.session.commit()  # the attempt is counted before any server is contacted
+    db.session.commit()  # the point: the attempt is counted before any server is contacted
     return claimed == 1
 
 
@@ -128,4 +129,4 @@ def _send(alert: Alert, recipient: User, report: Report) -> None:
     else:
         alert.email_error = reason[:2000]
         report.failed.append(f"{address}: {reason}")
-    db.session.commit()
+    db.session.commit()  # the point: each alert's outcome is kept, whatever comes next

@@ -6,7 +6,6 @@ while a connector's client secret expires within 30 days, expired, or was refuse
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import request
 from flask_login import current_user
@@ -58,9 +57,10 @@ def needing_reconnect(user: User) -> list[Line]:
     for account, authorization in rows:
         if account.status == NEEDS_RECONNECT:
             owners.append(account)
-        if authorization is not None and authorization.status == NEEDS_RECONNECT:
-            if account.send_via == SEND_GRAPH:
-                owners.append(authorization)
+        # A Graph authorization counts while the account sends with it.
+        dead = authorization is not None and authorization.status == NEEDS_RECONNECT
+        if dead and account.send_via == SEND_GRAPH:
+            owners.append(authorization)
     return [_reconnect_line(owner) for owner in owners]
 
 
@@ -77,11 +77,7 @@ def _reconnect_line(owner) -> Line:
 
 def _today(user: User) -> date:
     """Today where the user is (a secret's expiry date is a calendar day)."""
-    try:
-        zone = ZoneInfo(user.time_zone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return datetime.now(zone).date()
+    return datetime.now(service.user_zone(user)).date()
 
 
 def connector_warnings(today: date) -> list[Line]:

@@ -96,12 +96,17 @@ def _recipients(owner) -> list[User]:
     return [user] if user is not None else active_admins()
 
 
+def user_zone(user: User) -> ZoneInfo:
+    """The user's time zone (UTC when the stored name is unknown here)."""
+    try:
+        return ZoneInfo(user.time_zone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
 def local_time(when: datetime, user: User) -> str:
     """A moment as the user reads it: in their time zone, named."""
-    try:
-        zone = ZoneInfo(user.time_zone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
+    zone = user_zone(user)
     return f"{when.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})"
 
 
@@ -109,7 +114,7 @@ def _greeting(user: User) -> str:
     return f"Hello {user.full_name},\n\n"
 
 
-def _footer(user: User) -> str:
+def _footer() -> str:
     profile = absolute(path_for("profile.edit", tab="user-profile"))
     return (
         "\n\nYou get this email because alert emails are on in your profile. To stop them, "
@@ -141,7 +146,7 @@ def raise_for_needs_reconnect(owner) -> None:
                 f"{_greeting(user)}{label} no longer accepts the connection of "
                 f"{place.name} ({place.page}) since {local_time(now, user)}.{why}\n\n"
                 f"To use it again, open {url} and press {place.action}."
-                f"{_footer(user)}"
+                f"{_footer()}"
             ),
             link=place.path,
         )
@@ -181,7 +186,7 @@ def secret_refused(provider: str) -> None:
                 f"entered, nobody can connect a {label} account, authorize email or renew a "
                 f"connection.\n\nCreate a new client secret for the app registration at {label}, "
                 f"then enter it and its expiry date at {absolute(place.path)} ({place.page})."
-                f"{_footer(user)}"
+                f"{_footer()}"
             ),
             link=place.path,
         )
@@ -262,7 +267,7 @@ def _expiry_row(connector: Connector, threshold: int, today: date, user: User) -
         body=(
             f"{_greeting(user)}{words}. {after}\n\nCreate a new client secret for the app "
             f"registration at {label}, then enter it and its expiry date at "
-            f"{absolute(place.path)} ({place.page}).{_footer(user)}"
+            f"{absolute(place.path)} ({place.page}).{_footer()}"
         ),
         link=place.path,
     )

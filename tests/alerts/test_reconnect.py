@@ -1,6 +1,10 @@
 """Needs reconnect: the owner is emailed once per event through the system account, and Home
 names every authorization of theirs that needs reconnecting, live from the statuses."""
 
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import event, select
 
 from app.alerts import emails, pages
@@ -252,3 +256,17 @@ def test_an_admin_may_turn_a_users_alert_emails_off(auth, client):
     assert client.post(f"/admin/users/{sally.id}/edit/user-profile", data=data).status_code == 302
     db.session.expire_all()
     assert sally.alert_emails is False and sally.active is True
+
+
+def test_the_email_tells_the_time_in_the_recipients_time_zone(auth, client, configured):
+    account = _connected_account(auth, client)
+    account.user.time_zone = "Asia/Tokyo"
+    db.session.commit()
+    tokens.mark_needs_reconnect(account, "AADSTS70008: the grant expired.")
+    (alert,) = alerts()
+    match = re.search(r"since (\d{4}-\d\d-\d\d \d\d:\d\d) \(Asia/Tokyo\)\.", alert.body)
+    assert match, alert.body
+    tokyo = ZoneInfo("Asia/Tokyo")
+    shown = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=tokyo)
+    assert abs(datetime.now(tokyo) - shown) < timedelta(minutes=2)
+    assert "The reason given: AADSTS70008: the grant expired." in alert.body
