@@ -10,6 +10,8 @@ with ``invalid_client`` (7000215, 7000222, token only). Other codes: ``invalid_r
 
 Tenant-wide (admin) consents: ``GET /admin-consents``, ``POST /admin-consents``
 ``{"client_id", "tenant", "scopes"}``, ``DELETE /admin-consents`` ``{"client_id", "tenant"}``.
+
+Signing key rollover: ``POST /keys/rotate`` (a new key signs; the JWKS lists both until reset).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from flask import Blueprint, Response, abort, request
 
 from .aadsts import answer_for
 from .drive_store import DRIVES, DriveError, check_name
+from .keys import key_ring
 from .responses import json_response
 from .scopes import ScopeError, full_scope, parse_admin_scopes, token_scopes
 from .store import GRAPH, OUTLOOK, STORE, Fault
@@ -249,9 +252,19 @@ def stats() -> Response:
 
 @bp.post("/reset")
 def reset() -> Response:
-    """Forget codes, tokens, consents, faults, stats, setting changes; drives back to seed."""
+    """Forget codes, tokens, consents, faults, stats, setting changes, a retired signing key;
+    drives back to seed."""
     STORE.reset()
+    key_ring().forget_retired()
     return json_response({"status": "reset"})
+
+
+@bp.post("/keys/rotate")
+def rotate_keys() -> Response:
+    """Roll the signing key over, as Microsoft does: tokens are signed with a new key (a new
+    ``kid``) from now on; the JWKS lists it beside the retired one until the next reset."""
+    kid, retired = key_ring().rotate()
+    return json_response({"kid": kid, "retired": retired})
 
 
 @bp.post("/settings")

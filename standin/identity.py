@@ -13,7 +13,7 @@ from flask import Blueprint, Response, request
 from markupsafe import escape
 
 from .aadsts import answer_for, fault_message, message
-from .keys import signing_key
+from .keys import key_ring
 from .pages import admin_approval_page, consent_page, picker_page, signed_out_page
 from .responses import (
     base_url,
@@ -123,14 +123,15 @@ def _metadata(segment: str) -> dict:
 
 @bp.get("/<tenant>/discovery/v2.0/keys")
 def jwks(tenant: str) -> Response:
-    """The JSON Web Key Set with the process's signing key (discovery faults apply)."""
+    """The JSON Web Key Set: the signing key, and the one it replaced after a rollover
+    (discovery faults apply)."""
     STORE.count("jwks")
     faulted = _discovery_fault()
     if faulted is not None:
         return faulted
     if tenant_segment(tenant) is None:
         return ms_error(400, "invalid_tenant", 90002, tenant=tenant)
-    return json_response(signing_key().jwks())
+    return json_response(key_ring().jwks())
 
 
 def respond(redirect_uri: str, mode: str, params: dict[str, str | None], iss: str) -> Response:

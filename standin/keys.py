@@ -1,10 +1,12 @@
-"""The signing key (RSA, generated per process), its JWKS, and RS256 JWT signing."""
+"""The signing keys (RSA, generated per process, rolled over on request), their JWKS, and RS256
+JWT signing."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
+import threading
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -57,12 +59,51 @@ class SigningKey:
         return f"{signing_input}.{b64url(signature)}"
 
 
-_KEY: SigningKey | None = None
+class KeyRing:
+    """The keys the JWKS publishes: the one that signs first, then the one it replaced. Like
+    Microsoft's, a rollover lists the new key beside the retired one for a while, so tokens
+    signed just before it still verify."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys = [SigningKey()]
+
+    def current(self) -> SigningKey:
+        """The key that signs from now on."""
+        return self._keys[0]
+
+    def jwks(self) -> dict:
+        """Every published key, as served at ``discovery/v2.0/keys``."""
+        return {"keys": [entry for key in list(self._keys) for entry in key.jwks()["keys"]]}
+
+    def rotate(self) -> tuple[str, str]:
+        """Roll over: a new key signs, the previous one stays published, any older one goes.
+        Returns (new kid, retired kid)."""
+        fresh = SigningKey()
+        with self._lock:
+            retired = self._keys[0]
+            self._keys = [fresh, retired]
+        return fresh.kid, retired.kid
+
+    def forget_retired(self) -> None:
+        """Publish only the signing key again (on reset)."""
+        with self._lock:
+            self._keys = self._keys[:1]
+
+
+_RING: KeyRing | None = None
+_RING_LOCK = threading.Lock()
+
+
+def key_ring() -> KeyRing:
+    """Return the process-wide key ring, generating its first key on first use."""
+    global _RING
+    with _RING_LOCK:
+        if _RING is None:
+            _RING = KeyRing()
+        return _RING
 
 
 def signing_key() -> SigningKey:
-    """Return the process-wide signing key, generating it on first use."""
-    global _KEY
-    if _KEY is None:
-        _KEY = SigningKey()
-    return _KEY
+    """Return the key that signs tokens now."""
+    return key_ring().current()

@@ -1,6 +1,9 @@
 """Discovery documents and the key set."""
 
 import pytest
+from joserfc import jwt
+from joserfc.errors import BadSignatureError
+from joserfc.jwk import KeySet, RSAKey
 
 from .driver import CONTOSO_TID
 
@@ -46,3 +49,21 @@ def test_jwks_has_one_rsa_signing_key(ms):
 def test_stats_count_discovery(ms):
     ms.get("/common/v2.0/.well-known/openid-configuration")
     assert ms.control("GET", "/stats")["discovery"] == 1
+
+
+def test_rotate_rolls_the_signing_key_over(ms):
+    (old,) = ms.get("/common/discovery/v2.0/keys").json()["keys"]
+    before = ms.tokens()["id_token"]
+    rolled = ms.control("POST", "/keys/rotate")
+    assert rolled["retired"] == old["kid"] and rolled["kid"] != old["kid"]
+    published = ms.get("/common/discovery/v2.0/keys").json()
+    assert [key["kid"] for key in published["keys"]] == [rolled["kid"], old["kid"]]
+    after = ms.tokens()["id_token"]
+    keys = KeySet.import_key_set(published)
+    assert jwt.decode(after, keys, algorithms=["RS256"]).header["kid"] == rolled["kid"]
+    assert jwt.decode(before, keys, algorithms=["RS256"]).header["kid"] == old["kid"]
+    with pytest.raises(BadSignatureError):  # the new token is not signed with the old key
+        jwt.decode(after, RSAKey.import_key(old), algorithms=["RS256"])
+    ms.control("POST", "/reset")
+    (only,) = ms.get("/common/discovery/v2.0/keys").json()["keys"]
+    assert only["kid"] == rolled["kid"]  # the retired key is gone, the new one stays
