@@ -25,6 +25,7 @@ from app.connect.models import CONFIRM, DONE, ERROR, PENDING, OAuthFlow
 from app.connect.provider import ProviderError, SignIn, SignInRefused
 from app.core import crypto
 from app.core.db import utcnow
+from app.core.timing import Laps
 from app.extensions import db
 from app.users import audit
 from app.users.models import User
@@ -147,7 +148,9 @@ def flow_for(flow_id: str, user: User) -> OAuthFlow | None:
 def finish(provider: str, params: dict, user: User) -> OAuthFlow:
     """Handle the provider's redirect: claim the state once, redeem and verify, then store the
     sign-in, or hold it until the person confirms (acting for another user, another identity)."""
+    laps = Laps()
     flow = _claim(provider, params.get("state", ""), user)
+    laps("state claimed")
     handle = current_app.extensions.get("flow_answers", {}).get(flow.purpose)
     if handle is not None:
         with _outcome(flow):
@@ -158,6 +161,7 @@ def finish(provider: str, params: dict, user: User) -> OAuthFlow:
             result = _verify(flow, params)
         finally:
             flow.code_verifier_encrypted = ""  # redeemed or refused: never needed again
+        laps("sign-in")
         completion = _completion(flow.purpose)
         check_right_to_act(flow)
         review = completion.review(flow, result)
@@ -166,6 +170,8 @@ def finish(provider: str, params: dict, user: User) -> OAuthFlow:
             db.session.commit()  # the point: the opener learns the outcome whatever comes next
         else:
             completion.store(flow, result)
+        laps("stored")
+    log.info("Flow %s ended %s: %s", flow.id, flow.status, laps)
     return flow
 
 

@@ -8,6 +8,7 @@ provider rolled are fetched again.
 its tenants, its issuer template and the meaning of its error codes."""
 
 import json
+import logging
 import threading
 import time
 from base64 import urlsafe_b64decode
@@ -25,7 +26,9 @@ from joserfc.jwk import KeySet
 
 from app.connect.provider import Client, ProviderError, SignIn, SignInRefused
 from app.core import http
+from app.core.timing import Laps
 
+log = logging.getLogger(__name__)
 IDENTITY_SCOPES = ("openid", "profile", "email", "offline_access")
 TRANSIENT_ERRORS = {"temporarily_unavailable", "server_error"}
 CACHE_SECONDS = 3600
@@ -195,6 +198,7 @@ class OpenIDProvider:
             raise SignInRefused(
                 f"{self.label} did not send an authorization code. Please connect again."
             )
+        laps = Laps()
         tokens = self._token_request(
             client,
             discovery,
@@ -208,7 +212,10 @@ class OpenIDProvider:
             raise SignInRefused(
                 f"{self.label}'s answer lacked the tokens we asked for. Please connect again."
             )
+        laps("token request")
         claims = self.verify_id_token(client, discovery, tokens["id_token"], nonce)
+        laps("id_token check")
+        log.info("%s sign-in: %s", self.label, laps)
         tenant_id, object_id = self.identity(client, claims)
         return SignIn(
             tenant_id,
@@ -313,6 +320,7 @@ class OpenIDProvider:
             if hit and hit[0] > time.monotonic():
                 return hit[1]
         value = load()
+        log.info("Fetched %s (kept %d s)", key, CACHE_SECONDS)
         with self._lock:
             self._cache[key] = (time.monotonic() + CACHE_SECONDS, value)
         return value
