@@ -114,10 +114,11 @@ def register_areas(app: Flask) -> None:
     area; the admin area last, since it hangs the other areas' admin pages on its blueprint."""
     from app import admin, alerts, connect, drive, mail, users
     from app.connect import provider
-    from app.core import errors, routes, security, shell
+    from app.core import errors, routes, security, shell, times
     from app.microsoft.identity import MicrosoftProvider
 
     shell.init_app(app)
+    times.init_app(app)
     provider.register(app, MicrosoftProvider())
     errors.init_app(app)
     security.init_app(app)

@@ -5,7 +5,7 @@ while a connector's client secret expires within 30 days, expired, or was refuse
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from flask import request
 from flask_login import current_user
@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.alerts import service
 from app.connect import connectors
 from app.connect.models import NEEDS_RECONNECT, Connector, ExternalAccount
+from app.core import times
 from app.extensions import db
 from app.mail.models import GROUP, SEND_GRAPH, SYSTEM, MailAccount, MailGraphAuthorization
 from app.users.models import User
@@ -77,7 +78,7 @@ def _reconnect_line(owner) -> Line:
 
 def _today(user: User) -> date:
     """Today where the user is (a secret's expiry date is a calendar day)."""
-    return datetime.now(service.user_zone(user)).date()
+    return times.today(user.time_zone)
 
 
 def connector_warnings(today: date) -> list[Line]:

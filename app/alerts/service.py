@@ -9,7 +9,6 @@ that records a refusal commits (its callers roll back)."""
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
 from sqlalchemy import select
@@ -20,6 +19,7 @@ from app.alerts.models import Alert
 from app.connect import connectors
 from app.connect.models import Connector, ExternalAccount
 from app.connect.provider import ProviderError
+from app.core import times
 from app.core.db import utcnow
 from app.extensions import db
 from app.mail.models import GROUP, SYSTEM, MailGraphAuthorization
@@ -96,18 +96,9 @@ def _recipients(owner) -> list[User]:
     return [user] if user is not None else active_admins()
 
 
-def user_zone(user: User) -> ZoneInfo:
-    """The user's time zone (UTC when the stored name is unknown here)."""
-    try:
-        return ZoneInfo(user.time_zone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def local_time(when: datetime, user: User) -> str:
     """A moment as the user reads it: in their time zone, named."""
-    zone = user_zone(user)
-    return f"{when.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})"
+    return times.local(when, user.time_zone)
 
 
 def _greeting(user: User) -> str:

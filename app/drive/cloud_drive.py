@@ -212,8 +212,7 @@ class Row:
     is_folder: bool
     kind: str
     modified_by: str
-    modified: str
-    modified_iso: str
+    modified_iso: str  # UTC; pages show it in the reader's time zone
     size: str
     target: Folder | None
 
@@ -252,15 +251,15 @@ def _size(item: dict) -> str:
     return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
 
 
-def _when(value: object) -> tuple[str, str]:
-    """("2024-03-03 11:15", the ISO time) in UTC, from Graph's ISO 8601 time."""
+def _when(value: object) -> str:
+    """Graph's ISO 8601 time as ISO in UTC ("" when it is not a time)."""
     text = str(value or "")
     if not ISO_UTC.fullmatch(text):  # Graph answers UTC with "Z"; anything else is parsed
         try:
             text = datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         except ValueError:
-            return "", ""
-    return f"{text[:10]} {text[11:16]}", text
+            return ""
+    return text
 
 
 def _who(item: dict) -> str:
@@ -294,7 +293,7 @@ def _row(item: dict, folder: Folder) -> Row:
         item = {**item, **{k: v for k, v in remote.items() if k != "parentReference"}}
         item["name"] = name
     drive_id, target = _target(item, remote, folder)
-    modified, modified_iso = _when(item.get("lastModifiedDateTime"))
+    modified_iso = _when(item.get("lastModifiedDateTime"))
     return Row(
         id=str(item.get("id", "")),
         drive_id=drive_id,
@@ -302,7 +301,6 @@ def _row(item: dict, folder: Folder) -> Row:
         is_folder=target is not None,
         kind="folder" if target is not None else _kind(item),
         modified_by=_who(item),
-        modified=modified,
         modified_iso=modified_iso,
         size=_size(item),
         target=target,

@@ -5,6 +5,7 @@ from urllib.parse import quote, urlencode
 
 from flask import g, url_for
 
+from app.core import times
 from app.drive.cloud_drive import Folder, Listing, Row
 from app.microsoft import graph
 
@@ -64,7 +65,7 @@ def row_json(row: Row, row_links: Links | None = None) -> dict:
         "folder": row.is_folder,
         "kind": row.kind,
         "modified_by": row.modified_by,
-        "modified": row.modified,
+        "modified": times.localtime(row.modified_iso, named=False),
         "modified_iso": row.modified_iso,
         "size": row.size,
     }
