@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from .aadsts import message
-from .identity import picked_account, picker, refuse_page, tenant_segment
+from .identity import error_params, picked_account, picker, refuse_page, tenant_segment
 from .pages import admin_consent_page
 from .responses import html_error, redirect_to
 from .scopes import ScopeError, describe, full_scope, parse_admin_scopes
@@ -23,16 +22,8 @@ ADMIN_PICK_PATH = "/login/adminconsent/pick"
 ADMIN_CONSENT_PATH = "/login/adminconsent/consent"
 
 
-def _error(
-    error: str, code: int, state: str | None, *, subcode: str | None = None, **fields: str
-) -> dict:
-    STORE.count("adminconsent.error")
-    return {
-        "error": error,
-        "error_subcode": subcode,
-        "error_description": message(code, **fields),
-        "state": state,
-    }
+def _error(error: str, code: int, state: str | None, **options: str) -> dict:
+    return error_params(error, code, state, counter="adminconsent.error", **options)
 
 
 @bp.get("/<tenant>/v2.0/adminconsent")

@@ -159,13 +159,19 @@ def respond(redirect_uri: str, mode: str, params: dict[str, str | None], iss: st
 
 
 def error_params(
-    error: str, code: int, state: str | None, *, subcode: str | None = None, **fields: str
+    error: str,
+    code: int,
+    state: str | None,
+    *,
+    subcode: str | None = None,
+    counter: str = "authorize.error",
+    **fields: str,
 ) -> dict:
-    """Query parameters of an error sent back to the client (and count it).
+    """Query parameters of an error sent back to the client (and count it under `counter`).
 
     ``subcode`` is Microsoft's ``error_subcode`` (``cancel`` when the user turned it down).
     """
-    STORE.count("authorize.error")
+    STORE.count(counter)
     return {
         "error": error,
         "error_subcode": subcode,
