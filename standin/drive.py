@@ -20,6 +20,9 @@ Routes (each also under ``/v1.0/drives/{drive-id}/...`` for items shared with th
   PUT    content               simple upload (conflictBehavior default ``replace``)
   POST   createUploadSession   resumable upload; ``uploadUrl`` is ``/_upload/{session}``
   POST   createLink            sharing link (201 new, 200 existing of same type+scope)
+  GET    search(q='text')      items below whose name holds every word (case-insensitive),
+                               breadth first; ``$top``, ``$select``, ``@odata.nextLink``;
+                               parentReference carries driveId, driveType and id only
   ====== ===================== ==========================================================
 
 Choices where Graph is vague: an app-only token is 400 BadRequest (``/me`` needs a
@@ -48,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from html import escape
@@ -85,6 +89,9 @@ STREAM_PIECE = 256 * 1024
 SAFE_QUERY = ",'()!$"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 DOWNLOAD_URL = "@microsoft.graph.downloadUrl"
+# search(q='...') (also search(query='...')): an OData string literal, ' written twice.
+SEARCH_OP = re.compile(r"search\((?:q|query)='((?:[^']|'')*)'\)", re.DOTALL)
+SEARCH_PATH = re.compile(r"(?:root|items/([^/]+))/(search\(.*\))", re.DOTALL)
 SELECTABLE = frozenset(
     {
         "id",
@@ -496,6 +503,75 @@ def _list_children(caller: Caller, target: Target, _body) -> Response:
     return _json(200, body)
 
 
+def _below(drive: Drive, folder: Item) -> list[Item]:
+    """Everything below ``folder``, breadth first, each folder's children by name."""
+    found, queue = [], [folder]
+    while queue:
+        current = queue.pop(0)
+        kids = sorted(
+            (drive.items[i] for i in (current.children or {}).values()),
+            key=lambda item: item.name.casefold(),
+        )
+        found.extend(kids)
+        queue.extend(kid for kid in kids if kid.is_folder)
+    return found
+
+
+def _search_offset(drive: Drive, folder: Item, text: str) -> int:
+    raw = _arg("skiptoken")
+    if raw is None:
+        return 0
+    parts = DRIVES.unsign(raw)
+    if not parts or len(parts) < 5 or parts[:3] != ["q", drive.id, folder.id]:
+        raise _bad("The $skiptoken is not valid for this request.")
+    if "|".join(parts[4:]) != text:
+        raise _bad("The $skiptoken is not valid for this request.")
+    return int(parts[3])
+
+
+def _search(caller: Caller, target: Target, text: str) -> Response:
+    """Items below the folder whose name holds every word of the text (Graph also looks at
+    metadata and content; the stand-in knows names). Results carry a parentReference without
+    the folder's path, as Graph's search results do."""
+    folder = _folder(target.item)
+    top, select = _top(), _select()
+    words = text.casefold().split()
+    found = [
+        item
+        for item in _below(target.drive, folder)
+        if words and all(word in item.name.casefold() for word in words)
+    ]
+    offset = _search_offset(target.drive, folder, text)
+    render = Render(target.drive, caller.oid, select)
+    value = []
+    for item in found[offset : offset + top]:
+        data = render.item(item)
+        if "parentReference" in data:
+            data["parentReference"] = {
+                k: v
+                for k, v in data["parentReference"].items()
+                if k in ("driveId", "driveType", "id")
+            }
+        value.append(data)
+    body = {"@odata.context": f"{base_url()}/v1.0/$metadata#Collection(driveItem)", "value": value}
+    if offset + top < len(found):
+        token = DRIVES.sign("q", target.drive.id, folder.id, offset + top, text)
+        owner = "me/drive" if target.via is None else f"drives/{quote(target.drive.id, safe='!')}"
+        params = [
+            (key, value)
+            for key, value in request.args.items(multi=True)
+            if key.lstrip("$") != "skiptoken"
+        ]
+        params.append(("$skiptoken", token))
+        query = "&".join(f"{quote(k, safe='$@')}={quote(v, safe=SAFE_QUERY)}" for k, v in params)
+        literal = quote(text.replace("'", "''"), safe="")
+        body["@odata.nextLink"] = (
+            f"{base_url()}/v1.0/{owner}/items/{quote(folder.id, safe='!')}"
+            f"/search(q='{literal}')?{query}"
+        )
+    return _json(200, body)
+
+
 def _create_folder(caller: Caller, target: Target, body) -> Response:
     parent = _folder(target.item)
     if not isinstance(body, dict) or not isinstance(body.get("name"), str):
@@ -642,6 +718,7 @@ OPS = {
     ("GET", ""): ("get_item", _get_item, False, False),
     ("DELETE", ""): ("delete", _delete, True, False),
     ("GET", "children"): ("list_children", _list_children, False, False),
+    ("GET", "search"): ("search", _search, False, False),
     ("POST", "children"): ("create_folder", _create_folder, True, False),
     ("GET", "content"): ("download", _download, False, False),
     ("PUT", "content"): ("upload", _upload, True, True),
@@ -666,6 +743,9 @@ def _small_body() -> bytes:
 
 def _dispatch(drive_id: str | None, ref: str, path: str | None, op: str) -> Response:
     method = "GET" if request.method == "HEAD" else request.method
+    searched = SEARCH_OP.fullmatch(op)
+    if searched:
+        op = "search"
     entry = OPS.get((method, op))
     if entry is None:
         STORE.count("graph.drive.unsupported")
@@ -674,6 +754,8 @@ def _dispatch(drive_id: str | None, ref: str, path: str | None, op: str) -> Resp
     caller = _begin(name, write)
     if name == "upload":
         body = _small_body()
+    elif searched:
+        body = searched.group(1).replace("''", "'")
     else:
         body = request.get_json(silent=True) if request.method == "POST" else None
     with DRIVES.lock:
@@ -787,7 +869,11 @@ def item_path(item_id: str, rest: str, drive_id: str | None = None) -> Response:
 @bp.route("/me/drive/<path:rest>", methods=METHODS)
 @bp.route("/drives/<drive_id>/<path:rest>", methods=METHODS)
 def unsupported(rest: str, drive_id: str | None = None) -> Response:
-    """Anything else under a drive: a Graph-shaped 400 rather than an HTML 404."""
+    """Anything else under a drive: a Graph-shaped 400 rather than an HTML 404; a search whose
+    text holds a "/" arrives here too."""
+    searched = SEARCH_PATH.fullmatch(rest)
+    if searched:
+        return _dispatch(drive_id, searched.group(1) or "root", None, searched.group(2))
     STORE.count("graph.drive.unsupported")
     raise _bad(f"Resource not found for the segment '{rest.split('/')[0]}'.", "BadRequest")
 

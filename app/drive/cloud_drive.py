@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
@@ -18,9 +19,11 @@ from app.extensions import db
 from app.microsoft import graph, identity
 from app.microsoft.onedrive import (
     ANONYMOUS,
+    ID,
     LINK_SCOPES,
     ORGANIZATION,
     Download,
+    DriveError,
     InvalidRequest,
     Location,
     NeedsReconnect,
@@ -201,6 +204,15 @@ class Folder:
         return f"{ORDER_BY[self.sort]} {self.order}"
 
 
+@dataclass(frozen=True)
+class Place:
+    """A folder known only by its id (and drive, "" for the user's own): where a search result
+    lives when Graph did not send the folder's path. Opening it asks Graph where it is."""
+
+    drive_id: str
+    item_id: str
+
+
 @dataclass(slots=True)
 class Row:
     """One line of a listing: a folder (it opens `target`) or a file (it downloads). Not frozen:
@@ -214,16 +226,21 @@ class Row:
     modified_by: str
     modified_iso: str  # UTC; pages show it in the reader's time zone
     size: str
-    target: Folder | None
+    target: Folder | Place | None
+    # search results only: the folder the item is in, and its path when Graph sent one
+    parent: Folder | Place | None = None
+    parent_path: str | None = None
 
 
 @dataclass(frozen=True)
 class Listing:
-    """A page of rows of one folder; `cursor` loads the next page."""
+    """A page of rows of one folder, or of a search in it (`query`); `cursor` loads the next
+    page."""
 
     folder: Folder
     rows: list[Row]
     cursor: str | None
+    query: str = ""
 
 
 def _kind(item: dict) -> str:
@@ -331,6 +348,14 @@ def _listing(drive: OneDrive, user: User, folder: Folder, page, sort_here=False)
     return Listing(folder, _rows(page.items, folder, sort_here), cursor)
 
 
+def _found(drive: OneDrive, user: User, folder: Folder, query: str, page) -> Listing:
+    cursor = None
+    if page.next_link:
+        spec = {**_binding(drive, user), "n": page.next_link, "f": folder.params(), "q": query}
+        cursor = sealed.seal("drive.page", spec)
+    return Listing(folder, [_result(item, folder) for item in page.items], cursor, query)
+
+
 def list_folder(user: User, folder: Folder) -> Listing:
     """The first page of a folder (one Graph call), or the items shared with the user."""
     drive = _drive(user)
@@ -348,12 +373,84 @@ def _opened(drive: OneDrive, user: User, purpose: str, token: str, max_age: int)
 
 
 def more(user: User, cursor: str) -> Listing:
-    """The next page of a listing, following Graph's nextLink exactly as Graph gave it."""
+    """The next page of a listing or search, following Graph's nextLink exactly as Graph
+    gave it."""
     drive = _drive(user)
     payload = _opened(drive, user, "drive.page", cursor, CURSOR_MAX_AGE)
     folder = Folder.from_args(payload.get("f") or {})
     page = drive.next_page(str(payload.get("n", "")))
+    if payload.get("q"):
+        return _found(drive, user, folder, str(payload["q"]), page)
     return _listing(drive, user, folder, page, sort_here=folder.is_shared_root)
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+
+def _search_root(folder: Folder) -> Location:
+    """Where a search in `folder` looks: all of My Files, or all of the shared folder."""
+    if folder.view == MINE:
+        return Location(None, "root")
+    if not folder.item_id:
+        raise InvalidRequest("Open a shared folder to search in it.")
+    return Location(folder.drive_id, folder.item_id)
+
+
+def search(user: User, folder: Folder, query: str) -> Listing:
+    """The first page of what Graph finds for `query` in the drive (or shared folder) being
+    browsed: one Graph call."""
+    drive = _drive(user)
+    query = " ".join(str(query or "").split())
+    page = drive.search(_search_root(folder), query, top=PAGE_SIZE)
+    return _found(drive, user, folder, query, page)
+
+
+def _graph_path(reference: dict) -> str | None:
+    """The folder path in an itemReference ("/drive/root:/A/B" -> "A/B"), None if absent."""
+    raw = reference.get("path")
+    if not isinstance(raw, str) or ":" not in raw:
+        return None
+    return "/".join(unquote(p) for p in raw.partition(":")[2].split("/") if p)
+
+
+def _result(item: dict, folder: Folder) -> Row:
+    """A search result: its row, and the folder it is in, by path when Graph sent the path
+    (My Files), else by id."""
+    reference = item.get("parentReference") if isinstance(item.get("parentReference"), dict) else {}
+    row = _row(item, folder)
+    parent_id = str(reference.get("id") or "")
+    path = _graph_path(reference)
+    if folder.view == MINE and path is not None:
+        row.parent, row.parent_path = replace(folder, path=path), path
+        if row.is_folder and row.target is not None and "remoteItem" not in item:
+            row.target = row.parent.child(row.name)
+    else:
+        drive_id = folder.drive_id if folder.view == SHARED else ""
+        row.parent = Place(drive_id, parent_id) if ID.fullmatch(parent_id) else None
+        row.parent_path = path
+        if row.is_folder and "remoteItem" not in item:
+            row.target = Place(drive_id, row.id)
+    return row
+
+
+def open_place(user: User, place: Place, sort: Mapping) -> Listing:
+    """Open a folder known only by id: ask Graph for its path (My Files) or name (a shared
+    drive), then list it like any folder. Two Graph calls."""
+    drive = _drive(user)
+    item = drive.folder_item(place.drive_id or None, place.item_id)
+    order = {k: sort.get(k) for k in ("sort", "order") if sort.get(k)}
+    if place.drive_id:
+        args = {"view": SHARED, "drive": place.drive_id, "item": place.item_id}
+        folder = Folder.from_args({**args, "name": str(item.get("name") or ""), **order})
+    elif "root" in item:
+        folder = Folder.from_args(order)
+    else:
+        parent = _graph_path(item.get("parentReference") or {})
+        if parent is None:
+            raise DriveError("OneDrive did not say where this folder is.")
+        path = f"{parent}/{item.get('name', '')}".strip("/")
+        folder = Folder.from_args({"path": path, **order})
+    return list_folder(user, folder)
 
 
 # --- changes ------------------------------------------------------------------------------------

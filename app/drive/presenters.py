@@ -6,7 +6,7 @@ from urllib.parse import quote, urlencode
 from flask import g, url_for
 
 from app.core import times
-from app.drive.cloud_drive import Folder, Listing, Row
+from app.drive.cloud_drive import Folder, Listing, Place, Row
 from app.microsoft import graph
 
 SIMPLE_UPLOAD_MAX = graph.SIMPLE_UPLOAD_MAX  # the script uploads bigger files in parts
@@ -20,6 +20,8 @@ class Links:
         self.page = url_for("drive.index")
         self.api = url_for("drive.api_children")
         self.download = url_for("drive.download")
+        self.search = url_for("drive.api_search")
+        self.open = url_for("drive.api_open")
         self._drives: dict[str, str] = {}
 
     def folder(self, folder: Folder, **changes) -> dict:
@@ -27,6 +29,22 @@ class Links:
         query = urlencode(folder.params(**changes), safe="/", quote_via=quote)
         suffix = f"?{query}" if query else ""
         return {"href": f"{self.page}{suffix}", "api": f"{self.api}{suffix}"}
+
+    def place(self, place: Place) -> dict:
+        """The page URL (`href`) and the JSON URL (`api`) that open a folder known by id."""
+        query = urlencode(
+            {k: v for k, v in (("drive", place.drive_id), ("open", place.item_id)) if v}
+        )
+        return {"href": f"{self.page}?{query}", "api": f"{self.open}?{query}"}
+
+    def target(self, target: Folder | Place) -> dict:
+        """The links that open a row's folder, however it is known."""
+        return self.place(target) if isinstance(target, Place) else self.folder(target)
+
+    def found(self, folder: Folder, query: str) -> dict:
+        """The page URL (`href`) and the JSON URL (`api`) of a search in a folder."""
+        params = urlencode({**folder.params(), "q": query}, safe="/", quote_via=quote)
+        return {"href": f"{self.page}?{params}", "api": f"{self.search}?{params}"}
 
     def file(self, row: Row) -> str:
         """Where the browser downloads a file."""
@@ -70,10 +88,34 @@ def row_json(row: Row, row_links: Links | None = None) -> dict:
         "size": row.size,
     }
     if row.target is not None:
-        data.update(row_links.folder(row.target))
+        data.update(row_links.target(row.target))
     else:
         data["download"] = row_links.file(row)
+    if row.parent is not None:
+        data["in"] = {
+            "label": place_label(row),
+            "known": row.parent_path is not None,
+            **row_links.target(row.parent),
+        }
     return data
+
+
+def place_label(row: Row) -> str:
+    """Where a search result is, in words: its folder's path when Graph sent it; else the
+    link only opens the folder (search results often come without the path)."""
+    if row.parent_path is None:
+        return "Open folder"
+    return " / ".join(["My Files", *row.parent_path.split("/")]) if row.parent_path else "My Files"
+
+
+def crumbs(listing: Listing) -> list[dict]:
+    """The breadcrumb of a listing; a search adds its results as the last step."""
+    shared = links()
+    trail = [{"label": label, **shared.folder(f)} for label, f in listing.folder.crumbs()]
+    if listing.query:
+        label = f"Search results for “{listing.query}”"
+        trail.append({"label": label, **shared.found(listing.folder, listing.query)})
+    return trail
 
 
 def more_links(listing: Listing) -> dict | None:
@@ -90,14 +132,17 @@ def more_links(listing: Listing) -> dict | None:
 def listing_json(listing: Listing) -> dict:
     """A listing for the script: folder, breadcrumb, rows, Load more, sort links."""
     folder, shared = listing.folder, links()
+    here = shared.found(folder, listing.query) if listing.query else shared.folder(folder)
     return {
         "folder": folder.params(),
-        "self": shared.folder(folder)["api"],
+        "self": here["api"],
         "view": folder.view,
         "sort": folder.sort,
         "order": folder.order,
-        "writable": not folder.is_shared_root,
-        "crumbs": [{"label": label, **shared.folder(f)} for label, f in folder.crumbs()],
+        "writable": not folder.is_shared_root and not listing.query,
+        "query": listing.query,
+        "searchable": not folder.is_shared_root,
+        "crumbs": crumbs(listing),
         "rows": [row_json(row, shared) for row in listing.rows],
         "more": more_links(listing),
         "sorts": sort_links(folder),

@@ -6,7 +6,7 @@ from flask import Response, jsonify, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from app.drive import bp, cloud_drive, presenters
-from app.drive.cloud_drive import Folder
+from app.drive.cloud_drive import Folder, Place
 from app.microsoft import graph
 from app.microsoft.onedrive import (
     DriveError,
@@ -79,15 +79,25 @@ def _drive_error(error: DriveError):
 # --- pages ---------------------------------------------------------------------------------------
 
 
+def _listing():
+    """What the page or JSON asked for: the next page (`cursor`), a search (`q`) in a folder,
+    a folder known by id (`open`) or by address."""
+    args = request.args
+    if args.get("cursor"):
+        return cloud_drive.more(_user(), args["cursor"])
+    if "q" in args:
+        return cloud_drive.search(_user(), Folder.from_args(args), args["q"])
+    if args.get("open"):
+        place = Place(str(args.get("drive") or ""), str(args["open"]))
+        return cloud_drive.open_place(_user(), place, args)
+    return cloud_drive.list_folder(_user(), Folder.from_args(args))
+
+
 @bp.get("/")
 def index():
-    """My Files, Shared With Me or a folder as a full page (Load more follows `cursor`)."""
-    cursor = request.args.get("cursor")
-    if cursor:
-        listing = cloud_drive.more(_user(), cursor)
-    else:
-        listing = cloud_drive.list_folder(_user(), Folder.from_args(request.args))
-    return render_template("drive/index.html", listing=listing, error=None)
+    """My Files, Shared With Me, a folder or a search as a full page (Load more follows
+    `cursor`)."""
+    return render_template("drive/index.html", listing=_listing(), error=None)
 
 
 @bp.get("/download")
@@ -110,6 +120,20 @@ def api_children():
     """The first page of a folder."""
     listing = cloud_drive.list_folder(_user(), Folder.from_args(request.args))
     return jsonify(presenters.listing_json(listing))
+
+
+@bp.get("/api/search")
+def api_search():
+    """The first page of a search (`q`) in the drive or shared folder being browsed."""
+    listing = cloud_drive.search(_user(), Folder.from_args(request.args), request.args.get("q"))
+    return jsonify(presenters.listing_json(listing))
+
+
+@bp.get("/api/open")
+def api_open():
+    """A folder known only by id (a search result's folder): found, then listed."""
+    place = Place(request.args.get("drive", ""), request.args.get("open", ""))
+    return jsonify(presenters.listing_json(cloud_drive.open_place(_user(), place, request.args)))
 
 
 @bp.get("/api/more")

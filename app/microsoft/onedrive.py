@@ -27,6 +27,10 @@ STREAM_PIECE = 256 * 1024
 # remoteItem is what a folder shared with the user and added to My files has instead of a folder
 # facet: where that folder lives (Graph sends it only for such items).
 CHILD_FIELDS = "id,name,size,lastModifiedDateTime,lastModifiedBy,folder,file,remoteItem"
+# A search result also says where it is: Graph's parentReference (its drive and folder id; the
+# folder's path only where Graph chooses to send it, which search results often lack).
+SEARCH_FIELDS = f"{CHILD_FIELDS},parentReference"
+SEARCH_MAX = 200  # characters of search text we send
 ID = re.compile(graph.ID_PATTERN)
 FORBIDDEN_NAME_CHARACTERS = set('"*:<>?/\\|')
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -352,6 +356,17 @@ class OneDrive:
         )
         return _page(_json(self._request("GET", f"{self._folder_url(folder, 'children')}?{query}")))
 
+    def search(self, folder: Location, text: str, *, top: int) -> Page:
+        """The first page of items below `folder` (the whole drive from its root) whose name,
+        metadata or content match `text`: Graph's `search(q='...')`, one call."""
+        text = " ".join((text or "").split())[:SEARCH_MAX]
+        if not text:
+            raise InvalidRequest("Type what to search for.")
+        literal = quote(text.replace("'", "''"), safe="")  # an OData string: ' doubled
+        base = self._item_url(folder.drive_id, folder.item_id)
+        query = urlencode({"$top": top, "$select": SEARCH_FIELDS}, safe="$,", quote_via=quote)
+        return _page(_json(self._request("GET", f"{base}/search(q='{literal}')?{query}")))
+
     def shared_with_me(self) -> Page:
         """Items other people shared with the user."""
         return _page(_json(self._request("GET", f"{self.graph}/me/drive/sharedWithMe")))
@@ -365,6 +380,14 @@ class OneDrive:
     def item(self, drive_id: str | None, item_id: str, subject: str = "item") -> dict:
         """One driveItem."""
         return _json(self._request("GET", self._item_url(drive_id, item_id), subject=subject))
+
+    def folder_item(self, drive_id: str | None, item_id: str) -> dict:
+        """A folder's id, name, parent reference (with its path) and root facet: where it is."""
+        url = f"{self._item_url(drive_id, item_id)}?$select=id,name,folder,root,parentReference"
+        item = _json(self._request("GET", url))
+        if "folder" not in item and "root" not in item:
+            raise InvalidRequest("That item is not a folder.")
+        return item
 
     # changes
 

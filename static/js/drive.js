@@ -1,4 +1,4 @@
-// Cloud Drive: browse My Files / Shared With Me without page reloads, Load more, sort, Refresh,
+// Cloud Drive: browse My Files / Shared With Me without page reloads, Search, Load more, sort, Refresh,
 // New Folder, Upload File (one request up to 4 MiB, else in parts, with a progress bar and
 // Cancel), Copy Link (for the organization, or for anyone when the admin allows it and the user
 // picks it) and Delete. A folder that fails to open while OneDrive is busy offers Try again.
@@ -90,6 +90,10 @@
         this.createFolder(false);
       });
       this.q("[data-drive-cancel]").addEventListener("click", () => this.cancelUpload());
+      this.q("[data-drive-search]").addEventListener("submit", (event) => {
+        event.preventDefault();
+        this.search();
+      });
       if (root.dataset.listing) this.render(JSON.parse(root.dataset.listing), false);
       else this.load(this.current);
     }
@@ -147,12 +151,17 @@
         else tab.removeAttribute("aria-current");
       });
       this.renderCrumbs(listing.crumbs);
+      const searchForm = this.q("[data-drive-search]");
+      searchForm.hidden = !listing.searchable;
+      if (!append) searchForm.querySelector("input[type=search]").value = listing.query || "";
       this.renderSort(listing);
       this.q("[data-drive-tools]").classList.toggle("drive-disabled", !listing.writable);
       this.q("[data-drive-tools]").querySelectorAll("button, input").forEach((control) => { control.disabled = !listing.writable; });
       if (!append) this.rows.replaceChildren();
       listing.rows.forEach((row) => this.insertRow(row));
-      this.q("[data-drive-empty]").hidden = this.rows.children.length > 0;
+      const empty = this.q("[data-drive-empty]");
+      empty.textContent = listing.query ? "Nothing found." : "This folder is empty.";
+      empty.hidden = this.rows.children.length > 0;
       const moreBox = this.q("[data-drive-more-box]");
       moreBox.hidden = !listing.more;
       if (listing.more) {
@@ -197,6 +206,11 @@
       const name = row.folder
         ? el("a", { href: row.href, dataset: { api: row.api } }, row.name)
         : el("a", { href: row.download }, row.name);
+      const where = row.in
+        ? el("span", { className: "drive-in" }, row.in.known ? "in " : null,
+          el("a", { href: row.in.href, dataset: { api: row.in.api } }, row.in.label,
+            row.in.known ? null : el("span", { className: "visually-hidden" }, ` of “${row.name}”`)))
+        : null;
       const actions = el("td", { className: "drive-col-actions" });
       if (!row.folder) actions.append(el("a", { className: "button small", href: row.download }, "Download"), " ");
       actions.append(
@@ -205,7 +219,7 @@
       );
       return el("tr", { dataset: { id: row.id, drive: row.drive, name: row.name, kind: row.kind } },
         el("td", { className: "drive-col-name" },
-          el("span", { className: `drive-icon drive-icon-${row.kind}`, "aria-hidden": "true" }), name),
+          el("span", { className: `drive-icon drive-icon-${row.kind}`, "aria-hidden": "true" }), name, where),
         el("td", { className: "drive-col-by" }, row.modified_by),
         el("td", { className: "drive-col-date" }, el("time", { datetime: row.modified_iso }, row.modified)),
         el("td", { className: "drive-col-size" }, row.size),
@@ -236,6 +250,16 @@
         rename: () => this.createFolder(true),
       };
       if (actions[button.dataset.action]) actions[button.dataset.action]();
+    }
+
+    // Search the drive (or shared folder) being browsed; Try again repeats the same search.
+    search() {
+      const text = this.q("[data-drive-search] input[type=search]").value.trim();
+      if (!text) { this.status("Type what to search for.", "error"); return; }
+      const folder = { ...this.listing.folder };
+      delete folder.sort; delete folder.order;
+      const params = new URLSearchParams({ ...folder, q: text });
+      this.load(`${this.root.dataset.search}?${params}`);
     }
 
     showFolderForm(show) {

@@ -49,6 +49,8 @@ NOT_PAGES = {
     "main.healthz": "the load balancer's health check, plain text",
     "drive.api_children": "JSON for the dashlet's script (its result is audited on Home)",
     "drive.api_more": "JSON for the dashlet's script (Load more)",
+    "drive.api_search": "JSON for the dashlet's script (its results are audited on Home)",
+    "drive.api_open": "JSON for the dashlet's script (a search result's folder)",
     "drive.download": "a redirect to the file's bytes at OneDrive",
     "oauth.go": "a redirect of the pop-up to Microsoft's sign-in (the stand-in's page there)",
     "oauth.status": "JSON the opener polls while the pop-up is open",
@@ -382,6 +384,13 @@ def _audit_user_connected(audit: Audit, page) -> None:
     page.get_by_role("link", name="Shared With Me").click()
     rows.first.wait_for()
     audit.check(page, "/home (Shared With Me)")
+    page.get_by_role("link", name="My Files").click()
+    rows.filter(has_text="Welcome.txt").wait_for()
+    page.get_by_role("searchbox", name="Search in this drive").fill("notes")
+    page.get_by_role("searchbox", name="Search in this drive").press("Enter")
+    page.locator("[data-drive-crumbs]").get_by_text("Search results for").wait_for()
+    audit.check(page, "/home (Search results)")
+    audit.visit(page, "/drive/?q=notes", label="/drive/ (Search results)")
     audit.visit(page, "/drive/", label="/drive/ (My Files)")
     audit.visit(page, "/drive/?view=shared", label="/drive/ (Shared With Me)")
     audit.visit(page, "/profile/edit/external-accounts", label="/profile/edit/external-accounts")

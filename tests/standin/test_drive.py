@@ -439,3 +439,66 @@ def test_bulk_seed_is_fast_and_inspectable(ms):
     assert len(listing["items"]) == 10003
     row = next(r for r in listing["items"] if r["id"] == made["file_ids"][0])
     assert row["path"] == "/Documents/bulk file 00001.txt" and row["sha256"]
+
+
+# -- search ------------------------------------------------------------------------------------
+
+
+def searched(graph: Graph, path: str, **params) -> dict:
+    return graph.ok("GET", path, params=params)
+
+
+def test_search_matches_names_below_the_folder_with_graphs_shapes(ms, adele):
+    before = stats(ms).get("graph.drive.search", 0)
+    found = searched(adele, "/me/drive/root/search(q='report')")["value"]
+    assert stats(ms)["graph.drive.search"] == before + 1
+    assert [item["name"] for item in found] == ["Quarterly report.docx"]
+    documents = adele.item("Documents")
+    # as Graph's search results: where the item is by drive and id, not by path
+    assert found[0]["parentReference"] == {
+        "driveType": "business",
+        "driveId": documents["parentReference"]["driveId"],
+        "id": documents["id"],
+    }
+    assert found[0]["webUrl"].startswith(ms.base) and "file" in found[0]
+    # every word, any case, files and folders, not the folder searched from
+    words = searched(adele, "/me/drive/root/search(q='ACME pro')")["value"]
+    assert [item["name"] for item in words] == ["Acme proposal.pdf"]
+    folders = searched(adele, f"/me/drive/items/{documents['id']}/search(q='o')")["value"]
+    assert "Documents" not in [item["name"] for item in folders]
+    assert {item["name"] for item in folders} == {"Quarterly report.docx", "Notes.txt"}
+    selected = searched(adele, "/me/drive/root/search(q='notes')", **{"$select": "id,name"})
+    assert set(selected["value"][0]) == {"id", "name"}
+
+
+def test_search_text_is_an_odata_string(adele):
+    adele.ok("PUT", "/me/drive/root:/It's here.txt:/content", 201, data=b"x")
+    quoted = searched(adele, "/me/drive/root/search(q='it''s')")["value"]
+    assert [item["name"] for item in quoted] == ["It's here.txt"]
+    slash = searched(adele, "/me/drive/root/search(q='a%2Fb')")
+    assert slash["value"] == []
+    assert adele.get("/me/drive/root/search(q=unquoted)").status_code == 400
+
+
+def test_search_pages_with_a_next_link(ms, adele):
+    folder = adele.item("Photos")
+    ms.control("POST", "/drive/seed", {"oid": ADELE, "parent": folder["id"], "files": 250})
+    first = searched(adele, "/me/drive/root/search(q='item file')", **{"$top": "200"})
+    assert len(first["value"]) == 200
+    second = adele.ok("GET", first["@odata.nextLink"])
+    assert len(second["value"]) == 50 and "@odata.nextLink" not in second
+    assert not {i["id"] for i in first["value"]} & {i["id"] for i in second["value"]}
+    forged = first["@odata.nextLink"].replace("item%20file", "other")
+    assert adele.get(forged).status_code == 400
+
+
+def test_search_in_a_shared_folder_stays_inside_it(ms):
+    megan = Graph(ms, MEGAN)
+    proposals = megan.item("Proposals")
+    drive_id = proposals["parentReference"]["driveId"]
+    adele = Graph(ms)
+    path = f"/drives/{drive_id}/items/{proposals['id']}/search(q='a')"
+    names = [item["name"] for item in searched(adele, path)["value"]]
+    assert names == ["Acme proposal.pdf", "Drafts"]
+    hidden = adele.get(f"/drives/{drive_id}/root/search(q='a')")
+    assert hidden.status_code == 404  # the rest of Megan's drive is not Adele's to search

@@ -1,0 +1,62 @@
+"""The Cloud Drive dashlet's search, Open in Office for the web, rename, move and name conflicts
+in headless Chromium against gunicorn and the stand-in (the live server of test_browser.py, one
+for this module)."""
+
+import pytest
+import requests
+from playwright.sync_api import expect
+
+from tests.drive.test_browser import (  # noqa: F401  (fixtures)
+    TIMEOUT,
+    busy,
+    calm,
+    crumbs,
+    home,
+    live_drive,
+    row,
+    rows,
+    signed_in,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def search_for(page, text: str) -> None:
+    box = page.get_by_role("searchbox", name="Search in this drive")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_search_and_open_a_results_folder(home, live_drive):  # noqa: F811
+    page = home
+    search_for(page, "notes")
+    found = row(page, "Notes.txt")
+    found.wait_for()
+    assert crumbs(page) == ["My Files", "Search results for “notes”"]
+    assert rows(page).count() == 1
+    assert page.get_by_role("button", name="New Folder").is_disabled()
+    found.get_by_role("link", name="Open folder of “Notes.txt”").click()
+    row(page, "Budget 2024.csv").wait_for()
+    assert crumbs(page) == ["My Files", "Documents"]
+    assert page.get_by_role("searchbox", name="Search in this drive").input_value() == ""
+    assert page.url == f"{live_drive.url}/home"  # no page reload along the way
+    search_for(page, "nothing like this")
+    page.get_by_text("Nothing found.").wait_for()
+    page.locator("[data-drive-crumbs]").get_by_role("link", name="My Files").click()
+    row(page, "Welcome.txt").wait_for()
+
+
+def test_a_throttled_search_offers_try_again_which_searches_again(home, live_drive):  # noqa: F811
+    page = home
+    status = page.locator("[data-drive-status]")
+    busy(live_drive, "429")
+    search_for(page, "proposal")
+    expect(status).to_contain_text("OneDrive is busy, try again in 30 seconds.")
+    assert crumbs(page) == ["My Files"]  # still where the user was
+    calm(live_drive)
+    with page.expect_response(lambda r: "/drive/api/search?" in r.url and "q=proposal" in r.url):
+        status.get_by_role("button", name="Try again").click()
+    row(page, "Acme proposal.pdf").wait_for()
+    assert crumbs(page) == ["My Files", "Search results for “proposal”"]
+    expect(status).to_be_hidden()
+    requests.delete(f"{live_drive.standin}/_standin/faults", timeout=TIMEOUT)
