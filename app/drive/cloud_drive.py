@@ -70,6 +70,10 @@ KINDS = {
     "video": {"mp4", "mov", "avi", "mkv", "webm"},
     "audio": {"mp3", "wav", "m4a", "ogg", "flac"},
 }
+# What Office for the web opens from an item's webUrl (Word, Excel, PowerPoint) and PDF, which
+# OneDrive shows in its viewer.
+OFFICE_WEB = {"doc", "docx", "docm", "odt", "xls", "xlsx", "xlsm", "xlsb", "ods"}
+OFFICE_WEB |= {"ppt", "pptx", "pptm", "ppsx", "odp", "pdf"}
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 KIND_OF_EXTENSION = {ext: kind for kind, exts in KINDS.items() for ext in exts}
 
@@ -227,6 +231,7 @@ class Row:
     modified_iso: str  # UTC; pages show it in the reader's time zone
     size: str
     target: Folder | Place | None
+    web_url: str = ""  # Open in Office for the web: Word, Excel, PowerPoint and PDF files
     # search results only: the folder the item is in, and its path when Graph sent one
     parent: Folder | Place | None = None
     parent_path: str | None = None
@@ -279,6 +284,16 @@ def _when(value: object) -> str:
     return text
 
 
+def _office_url(item: dict, name: str) -> str:
+    """The item's webUrl when Office for the web (or OneDrive's PDF viewer) opens it."""
+    url = item.get("webUrl")
+    if "file" not in item or name.rpartition(".")[2].lower() not in OFFICE_WEB:
+        return ""
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        return ""
+    return url
+
+
 def _who(item: dict) -> str:
     by = item.get("lastModifiedBy") or {}
     for key in ("user", "application", "device"):
@@ -321,6 +336,7 @@ def _row(item: dict, folder: Folder) -> Row:
         modified_iso=modified_iso,
         size=_size(item),
         target=target,
+        web_url="" if target is not None else _office_url(item, str(item.get("name", ""))),
     )
 
 

@@ -91,6 +91,8 @@ def row_json(row: Row, row_links: Links | None = None) -> dict:
         data.update(row_links.target(row.target))
     else:
         data["download"] = row_links.file(row)
+    if row.web_url:
+        data["web_url"] = row.web_url
     if row.parent is not None:
         data["in"] = {
             "label": place_label(row),

@@ -25,8 +25,9 @@ STREAM_PIECE = 256 * 1024
 # Only what a listing row shows or needs (Name, kind, Modified By, Date Modified, Size, the
 # download id): a page of 100 is a third smaller without parentReference, which no row uses.
 # remoteItem is what a folder shared with the user and added to My files has instead of a folder
-# facet: where that folder lives (Graph sends it only for such items).
-CHILD_FIELDS = "id,name,size,lastModifiedDateTime,lastModifiedBy,folder,file,remoteItem"
+# facet: where that folder lives (Graph sends it only for such items). webUrl opens a document
+# in Office for the web.
+CHILD_FIELDS = "id,name,size,lastModifiedDateTime,lastModifiedBy,folder,file,remoteItem,webUrl"
 # A search result also says where it is: Graph's parentReference (its drive and folder id; the
 # folder's path only where Graph chooses to send it, which search results often lack).
 SEARCH_FIELDS = f"{CHILD_FIELDS},parentReference"

@@ -213,6 +213,10 @@
         : null;
       const actions = el("td", { className: "drive-col-actions" });
       if (!row.folder) actions.append(el("a", { className: "button small", href: row.download }, "Download"), " ");
+      if (row.web_url) {
+        actions.append(el("a", { className: "button small", href: row.web_url, target: "_blank", rel: "noopener" },
+          "Open in Office for the web", el("span", { className: "visually-hidden" }, " (opens in a new tab)")), " ");
+      }
       actions.append(
         el("button", { type: "button", className: "small", dataset: { action: "link" } }, "Copy Link"), " ",
         el("button", { type: "button", className: "small drive-delete", dataset: { action: "delete" } }, "Delete"),

@@ -391,6 +391,7 @@ def _audit_user_connected(audit: Audit, page) -> None:
     page.locator("[data-drive-crumbs]").get_by_text("Search results for").wait_for()
     audit.check(page, "/home (Search results)")
     audit.visit(page, "/drive/?q=notes", label="/drive/ (Search results)")
+    audit.visit(page, "/drive/?path=Documents", label="/drive/ (Open in Office for the web)")
     audit.visit(page, "/drive/", label="/drive/ (My Files)")
     audit.visit(page, "/drive/?view=shared", label="/drive/ (Shared With Me)")
     audit.visit(page, "/profile/edit/external-accounts", label="/profile/edit/external-accounts")

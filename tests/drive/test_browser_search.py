@@ -60,3 +60,24 @@ def test_a_throttled_search_offers_try_again_which_searches_again(home, live_dri
     assert crumbs(page) == ["My Files", "Search results for “proposal”"]
     expect(status).to_be_hidden()
     requests.delete(f"{live_drive.standin}/_standin/faults", timeout=TIMEOUT)
+
+
+def test_open_in_office_for_the_web_opens_the_web_url_in_a_new_tab(home):  # noqa: F811
+    page = home
+    page.get_by_role("link", name="Documents", exact=True).click()
+    report = row(page, "Quarterly report.docx")
+    report.wait_for()
+    link = report.get_by_role("link", name="Open in Office for the web")
+    web_url = link.get_attribute("href")
+    assert "/_onedrive/" in web_url and link.get_attribute("rel") == "noopener"
+    assert (
+        row(page, "Notes.txt").get_by_role("link", name="Open in Office for the web").count() == 0
+    )
+    with page.context.expect_page() as opened:
+        link.click()
+    tab = opened.value
+    tab.wait_for_load_state()
+    assert tab.url == web_url and tab.title() == "Quarterly report.docx - OneDrive"
+    assert tab.evaluate("window.opener") is None  # noopener: the new tab cannot reach the CRM
+    tab.close()
+    assert page.url.endswith("/home") and crumbs(page) == ["My Files", "Documents"]

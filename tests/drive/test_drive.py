@@ -118,6 +118,7 @@ def test_a_page_asks_graph_only_for_the_fields_a_row_shows(sally, graph_calls, m
     [(url, response)] = pages
     fields = {"id", "name", "size", "lastModifiedDateTime", "lastModifiedBy", "folder", "file"}
     fields.add("remoteItem")  # a shared folder added to My files: see the shortcut test
+    fields.add("webUrl")  # Open in Office for the web
     assert set(parse_qs(urlsplit(url).query)["$select"][0].split(",")) == fields
     assert {key for item in response.json()["value"] for key in item} <= fields  # Graph obeyed
     welcome = row_named(listing, "Welcome.txt")  # Name, Modified By, Date Modified, Size
