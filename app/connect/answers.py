@@ -1,6 +1,6 @@
 """How a page that starts an OAuth flow answers, shared by External Accounts and Emails: the
 pop-up script (static/js/connect.js) posts with `Accept: application/json` and gets the flow's
-go and status URLs; a plain form post (pop-up blocked) is redirected to the provider."""
+go, status and result URLs; a plain form post (pop-up blocked) is redirected to the provider."""
 
 from flask import flash, jsonify, redirect, request, url_for
 
@@ -10,13 +10,20 @@ from app.core.errors import wants_json
 from app.users.models import User
 
 
+def result_url(flow: OAuthFlow) -> str:
+    """The page a finished flow leads back to; it shows the outcome (flash_finished_flow)."""
+    return f"{flow.return_url}?flow={flow.id}"
+
+
 def flow_started(flow: OAuthFlow, notice: str = ""):
-    """JSON {flow, go_url, status_url, notice} for the script, else a redirect to sign in."""
+    """JSON {flow, go_url, status_url, result_url, notice} for the script, else a redirect to
+    sign in."""
     if wants_json():
         return jsonify(
             flow=flow.id,
             go_url=url_for("oauth.go", flow_id=flow.id),
             status_url=url_for("oauth.status", flow_id=flow.id),
+            result_url=result_url(flow),
             notice=notice,
         )
     if notice:

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from app.connect import connectors, oauth_flow
+from app.connect import answers, connectors, oauth_flow
 from app.connect import oauth_bp as bp
 from app.connect.models import CONFIRM, PENDING
 from app.core.forms import ConfirmForm
@@ -72,7 +72,7 @@ def _origin() -> str:
 def _next_url(flow) -> str:
     if flow.status == CONFIRM:
         return url_for("oauth.confirm", flow_id=flow.id)
-    return f"{flow.return_url}?flow={flow.id}"
+    return answers.result_url(flow)
 
 
 @bp.route("/oauth/flows/<flow_id>")

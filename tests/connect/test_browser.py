@@ -195,6 +195,40 @@ def test_popup_connect_lists_account_without_reload(server, me, page):
     assert access and refresh
 
 
+def test_the_result_shown_in_place_is_what_a_page_load_shows(server, me, page):
+    loads = []
+    page.on("load", lambda _: loads.append(page.url))
+    open_create(page, server)
+    loads.clear()
+    sign_in_popup(page, "Connect", "Adele Vance")
+    page.wait_for_url("**/profile/edit/external-accounts?flow=*")
+    assert loads == []  # connect.js put the result page's content in place
+    shown = (page.title(), page.locator("main").inner_text())
+    assert page.evaluate("document.activeElement === document.querySelector('main')")
+    page.reload()  # the plain way: load the same URL
+    assert (page.title(), page.locator("main").inner_text()) == shown
+    assert f"Microsoft account {ADELE} is connected." in shown[1]
+
+
+def test_the_result_is_loaded_when_it_cannot_be_shown_in_place(server, me, page):
+    def refuse_fetch(route):
+        if route.request.resource_type == "fetch":
+            route.fulfill(status=503, body="busy")
+        else:
+            route.continue_()
+
+    page.route("**/profile/edit/external-accounts?flow=*", refuse_fetch)
+    loads = []
+    page.on("load", lambda _: loads.append(page.url))
+    open_create(page, server)
+    loads.clear()
+    sign_in_popup(page, "Connect", "Adele Vance")
+    page.wait_for_url("**/profile/edit/external-accounts?flow=*")
+    page.wait_for_load_state()
+    assert len(loads) == 1 and "?flow=" in loads[0]  # the fallback: a page load
+    assert page.get_by_text(f"Microsoft account {ADELE} is connected.").is_visible()
+
+
 def test_cancel_at_consent_tells_the_opener(server, me, page):
     open_create(page, server)
     sign_in_popup(page, "Connect", "Adele Vance", decision="Cancel")
@@ -383,8 +417,8 @@ def test_message_from_another_origin_is_ignored(server, me, page):
 def test_tokens_and_secret_never_reach_browser_or_log(server, browser, tmp_path):
     # A HAR of the whole context (opener and pop-ups) holds every request and response the
     # browser saw: URLs, headers, redirects, bodies, even of pop-ups closed meanwhile. A HAR
-    # may miss the body of a fetch() whose page navigated at once (the opener's last status
-    # call), so fetch/XHR responses are also read by a route before the page gets them.
+    # may miss the body of a fetch() (the opener's status reads, the result page it fetches),
+    # so fetch/XHR responses are also read by a route before the page gets them.
     har = tmp_path / "connect.har"
     fetched = {}  # url -> bodies of fetch/XHR responses
 
@@ -423,8 +457,9 @@ def test_tokens_and_secret_never_reach_browser_or_log(server, browser, tmp_path)
     assert bridge and all(
         'id="oauth-result"' in e["response"]["content"].get("text", "") for e in bridge
     )  # bodies of closed pop-ups were recorded
-    status_calls = [u for u in fetched if re.search(r"/oauth/flows/[^/]+$", u)]
-    assert len(status_calls) == 2 and all('"status"' in b for u in status_calls for b in fetched[u])
+    # The opener heard each result and fetched the page it leads to (connect.js showResult).
+    results = [u for u in fetched if "/profile/edit/external-accounts?flow=" in u]
+    assert len(results) == 2 and all("is connected" in b for u in results for b in fetched[u])
     # Every body the browser received was seen: in the HAR, or read by the route.
     unseen = [
         e["request"]["url"]
