@@ -11,6 +11,9 @@ Routes (each also under ``/v1.0/drives/{drive-id}/...`` for items shared with th
   ====== ===================== ==========================================================
   GET    (none)                the driveItem
   DELETE (none)                204
+  PATCH  (none)                rename (``name``) and/or move (``parentReference.id``, same
+                               drive, not ``root``); 409 nameAlreadyExists when the
+                               destination holds that name (no conflictBehavior, as documented)
   GET    children              list, ``$top`` (default 200, clamped to 999), ``$select``,
                                ``$orderby`` (name / lastModifiedDateTime / size /
                                createdDateTime, asc|desc), ``@odata.nextLink`` with an
@@ -621,6 +624,51 @@ def _add_shortcut(caller: Caller, target: Target, parent: Item, body: dict) -> R
     )
 
 
+def _destination(caller: Caller, target: Target, body: dict) -> Item:
+    """The folder a PATCH moves the item into: its parent unless ``parentReference`` names
+    another folder of the same drive by id (Graph refuses the alias ``root`` there)."""
+    item = target.item
+    assert item is not None
+    reference = body.get("parentReference")
+    if reference is None:
+        return target.drive.items[item.parent_id]
+    if not isinstance(reference, dict) or not isinstance(reference.get("id"), str):
+        raise _bad("parentReference needs the id of the new parent folder.")
+    drive_id = reference.get("driveId")
+    if drive_id is not None and str(drive_id).lower() != target.drive.id.lower():
+        raise _bad("Items cannot be moved between drives with this request.")
+    if reference["id"].lower() == "root":
+        raise _bad("Use the id of the root folder, not 'root', to move an item there.")
+    parent = target.drive.items.get(reference["id"])
+    if parent is None or DRIVES.roles_for(target.drive, parent, caller.oid) is None:
+        raise not_found("The new parent folder could not be found.")
+    if "write" not in (DRIVES.roles_for(target.drive, parent, caller.oid) or set()):
+        raise _denied()
+    if any(a.id == item.id for a in target.drive.ancestors(parent)):
+        raise _bad("A folder cannot be moved into itself or a folder inside it.")
+    return _folder(parent)
+
+
+def _update(caller: Caller, target: Target, body) -> Response:
+    """PATCH: rename (``name``) and/or move (``parentReference.id``). An item of that name in
+    the destination is 409 nameAlreadyExists; Graph documents no conflictBehavior here."""
+    item = target.item
+    assert item is not None
+    if not isinstance(body, dict):
+        raise _bad("A JSON body is required.", "BadRequest")
+    if item.id == target.drive.root_id:
+        raise _bad("The root folder cannot be renamed or moved.")
+    name = check_name(body["name"]) if isinstance(body.get("name"), str) else item.name
+    parent = _destination(caller, target, body)
+    existing = target.drive.child(parent, name)
+    if existing is not None and existing is not item:
+        raise name_exists()
+    target.drive.relocate(item, parent, name, caller.oid)
+    render = Render(target.drive, caller.oid)
+    context = _context(target, caller, "items/$entity")
+    return _json(200, {"@odata.context": context, **render.item(item)})
+
+
 def _download(caller: Caller, target: Target, _body) -> Response:
     item = target.item
     if item is None or item.content is None:
@@ -717,6 +765,7 @@ def _create_link(caller: Caller, target: Target, body) -> Response:
 OPS = {
     ("GET", ""): ("get_item", _get_item, False, False),
     ("DELETE", ""): ("delete", _delete, True, False),
+    ("PATCH", ""): ("update", _update, True, False),
     ("GET", "children"): ("list_children", _list_children, False, False),
     ("GET", "search"): ("search", _search, False, False),
     ("POST", "children"): ("create_folder", _create_folder, True, False),
@@ -757,7 +806,7 @@ def _dispatch(drive_id: str | None, ref: str, path: str | None, op: str) -> Resp
     elif searched:
         body = searched.group(1).replace("''", "'")
     else:
-        body = request.get_json(silent=True) if request.method == "POST" else None
+        body = request.get_json(silent=True) if request.method in ("POST", "PATCH") else None
     with DRIVES.lock:
         target = _resolve(caller, drive_id, ref, path, creating)
         _check_access(caller, target, write)

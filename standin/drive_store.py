@@ -249,6 +249,18 @@ class Drive:
         parent.children[name.casefold()] = item.id
         return item
 
+    def relocate(self, item: Item, parent: Item, name: str, by: str) -> None:
+        """Rename ``item`` and/or move it under ``parent`` (same drive); sizes follow."""
+        old = self.items[item.parent_id] if item.parent_id else None
+        if old is not None and old.children is not None:
+            old.children.pop(item.name.casefold(), None)
+            self._bump(old.id, -item.size)
+        assert parent.children is not None
+        item.name, item.parent_id = name, parent.id
+        parent.children[name.casefold()] = item.id
+        self._bump(parent.id, item.size)
+        item.modified, item.modified_by = time.time(), by
+
     def replace_content(self, item: Item, content: bytes | bytearray, by: str) -> None:
         """New version of a file: new bytes, same id."""
         self._bump(item.parent_id, len(content) - item.size)

@@ -19,6 +19,7 @@ from app.extensions import db
 from app.microsoft import graph, identity
 from app.microsoft.onedrive import (
     ANONYMOUS,
+    FAIL,
     ID,
     LINK_SCOPES,
     ORGANIZATION,
@@ -485,9 +486,10 @@ def create_folder(user: User, folder: Folder, name: str, rename: bool = False) -
     return _row(item, folder)
 
 
-def upload_small(user: User, folder: Folder, name: str, data: bytes) -> Row:
-    """A file of at most 4 MiB in one request."""
-    return _row(_drive(user).upload_small(_writable(folder), name, data), folder)
+def upload_small(user: User, folder: Folder, name: str, data: bytes, conflict: str = FAIL) -> Row:
+    """A file of at most 4 MiB in one request; a taken name is a NameConflict unless the user
+    chose keep both (rename) or replace."""
+    return _row(_drive(user).upload_small(_writable(folder), name, data, conflict), folder)
 
 
 @dataclass(frozen=True)
@@ -498,12 +500,14 @@ class Upload:
     chunk_size: int
 
 
-def start_upload(user: User, folder: Folder, name: str, size: int) -> Upload:
-    """An upload session for a file sent in parts; its URL stays sealed in the ticket."""
+def start_upload(user: User, folder: Folder, name: str, size: int, conflict: str = FAIL) -> Upload:
+    """An upload session for a file sent in parts; its URL stays sealed in the ticket. A taken
+    name is a NameConflict (now or at the last part) unless the user chose keep both or
+    replace."""
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise InvalidRequest("The file size is missing.")
     drive = _drive(user)
-    url = drive.create_upload_session(_writable(folder), name, size)
+    url = drive.create_upload_session(_writable(folder), name, size, conflict)
     spec = {**_binding(drive, user), "url": url, "size": size, "f": folder.params()}
     return Upload(sealed.seal("drive.upload", spec), graph.UPLOAD_CHUNK_MAX)
 
@@ -581,6 +585,27 @@ def share_link(user: User, drive_id: str, item_id: str, scope: str = ORGANIZATIO
     except NoOrganizationLinks as error:
         advice = NO_ORGANIZATION_ADVICE[allowed]
         raise NoOrganizationLinks(f"{error.message} {advice}") from error
+
+
+def rename(
+    user: User, folder: Folder, drive_id: str, item_id: str, name: str, conflict: str = FAIL
+) -> Row:
+    """Rename an item of `folder` (PATCH name); a taken name is a NameConflict unless the
+    user chose keep both or replace."""
+    item = _drive(user).update(drive_id or None, item_id, name=name, conflict=conflict)
+    return _row(item, folder)
+
+
+def move(user: User, drive_id: str, item_id: str, to: Folder, conflict: str = FAIL) -> Row:
+    """Move an item into the folder `to` of the same drive (PATCH parentReference.id, the
+    folder's real id asked of Graph first); conflicts as for rename."""
+    destination = _writable(to)
+    if (destination.drive_id or "").lower() != (drive_id or "").lower():
+        raise InvalidRequest("Items can only be moved to a folder of the same drive.")
+    drive = _drive(user)
+    parent_id = drive.folder_id(destination)
+    item = drive.update(drive_id or None, item_id, parent_id=parent_id, conflict=conflict)
+    return _row(item, to)
 
 
 def delete(user: User, drive_id: str, item_id: str) -> None:

@@ -9,6 +9,7 @@ from app.drive import bp, cloud_drive, presenters
 from app.drive.cloud_drive import Folder, Place
 from app.microsoft import graph
 from app.microsoft.onedrive import (
+    FAIL,
     DriveError,
     InvalidRequest,
     NameConflict,
@@ -44,6 +45,11 @@ def _user():
 def _body() -> dict:
     body = request.get_json(silent=True)
     return body if isinstance(body, dict) else {}
+
+
+def _conflict(source) -> str:
+    """What the user chose for a taken name: fail (ask), rename (keep both) or replace."""
+    return str(source.get("conflict") or FAIL)
 
 
 def _item() -> tuple[str, str]:
@@ -159,9 +165,9 @@ def api_upload_small():
     length = request.content_length
     if length is None or length > graph.SIMPLE_UPLOAD_MAX:
         raise InvalidRequest("Files over 4 MiB are uploaded in parts.")
-    folder = Folder.from_args(request.args)
+    folder, args = Folder.from_args(request.args), request.args
     data = request.get_data(cache=False)
-    row = cloud_drive.upload_small(_user(), folder, request.args.get("name", ""), data)
+    row = cloud_drive.upload_small(_user(), folder, args.get("name", ""), data, _conflict(args))
     return jsonify(row=presenters.row_json(row)), 201
 
 
@@ -170,7 +176,8 @@ def api_start_upload():
     """Upload File in parts: start, and receive the ticket and part size."""
     body = _body()
     folder = Folder.from_args(body.get("folder") or {})
-    upload = cloud_drive.start_upload(_user(), folder, str(body.get("name", "")), body.get("size"))
+    name, size = str(body.get("name", "")), body.get("size")
+    upload = cloud_drive.start_upload(_user(), folder, name, size, _conflict(body))
     return jsonify(ticket=upload.ticket, chunk_size=upload.chunk_size), 201
 
 
@@ -203,6 +210,25 @@ def api_copy_link():
     link = cloud_drive.share_link(_user(), *_item(), scope)
     label = cloud_drive.LINK_SCOPE_LABELS[link.scope]
     return jsonify(url=link.url, scope=link.scope, scope_label=label)
+
+
+@bp.post("/api/rename")
+def api_rename():
+    """Rename; `conflict` says what to do with a taken name (fail: ask, rename, replace)."""
+    body = _body()
+    folder = Folder.from_args(body.get("folder") or {})
+    name = str(body.get("name", ""))
+    row = cloud_drive.rename(_user(), folder, *_item(), name, _conflict(body))
+    return jsonify(row=presenters.row_json(row))
+
+
+@bp.post("/api/move")
+def api_move():
+    """Move into the folder `to` of the same drive; `conflict` as for rename."""
+    body = _body()
+    to = Folder.from_args(body.get("to") or {})
+    row = cloud_drive.move(_user(), *_item(), to, _conflict(body))
+    return jsonify(row=presenters.row_json(row))
 
 
 @bp.delete("/api/items")

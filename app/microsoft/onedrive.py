@@ -35,6 +35,10 @@ SEARCH_MAX = 200  # characters of search text we send
 ID = re.compile(graph.ID_PATTERN)
 FORBIDDEN_NAME_CHARACTERS = set('"*:<>?/\\|')
 REDIRECTS = (301, 302, 303, 307, 308)
+# What to do when a name is taken: fail (ask the user), keep both (rename) or replace.
+FAIL, RENAME, REPLACE = "fail", "rename", "replace"
+CONFLICT_BEHAVIORS = (FAIL, RENAME, REPLACE)
+KEEP_BOTH_TRIES = 20  # "Notes 1.txt" ... "Notes 20.txt" before we give up
 # Sharing links: who can open them. Graph has no organization links in a personal OneDrive;
 # every personal Microsoft account signs in from this one tenant.
 ORGANIZATION, ANONYMOUS = "organization", "anonymous"
@@ -120,6 +124,21 @@ def check_id(value: str, what: str = "Folder") -> str:
     if not isinstance(value, str) or not ID.fullmatch(value):
         raise NotFound(f"{what} not found.")
     return value
+
+
+def numbered(name: str, number: int) -> str:
+    """Microsoft's keep-both name: "Notes.txt" -> "Notes 1.txt", "Photos" -> "Photos 1"."""
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem:
+        return f"{name} {number}"
+    return f"{stem} {number}.{extension}"
+
+
+def check_conflict(conflict: str) -> str:
+    """`conflict` when it is one of fail, rename (keep both) or replace."""
+    if conflict not in CONFLICT_BEHAVIORS:
+        raise InvalidRequest("Choose keep both, replace or cancel.")
+    return conflict
 
 
 def check_name(name: str) -> str:
@@ -403,27 +422,41 @@ class OneDrive:
             raise NameConflict(f"An item named “{name}” already exists here.") from error
         return _json(response)
 
-    def upload_small(self, parent: Location, name: str, data: bytes) -> dict:
-        """A file of at most 4 MiB in one PUT; an existing name gets a new one."""
+    def upload_small(self, parent: Location, name: str, data: bytes, conflict: str = FAIL) -> dict:
+        """A file of at most 4 MiB in one PUT; an existing name is a NameConflict unless the
+        user chose to keep both (rename) or replace (Graph's conflictBehavior)."""
         if len(data) > graph.SIMPLE_UPLOAD_MAX:
             raise InvalidRequest("Files over 4 MiB are uploaded in parts.")
-        url = self._folder_url(parent, "content", check_name(name))
-        response = self._request(
-            "PUT",
-            f"{url}?@microsoft.graph.conflictBehavior=rename",
-            data=data,
-            headers={"Content-Type": "application/octet-stream"},
-        )
+        name = check_name(name)
+        url = self._folder_url(parent, "content", name)
+        try:
+            response = self._request(
+                "PUT",
+                f"{url}?@microsoft.graph.conflictBehavior={check_conflict(conflict)}",
+                data=data,
+                headers={"Content-Type": "application/octet-stream"},
+                subject="file",
+            )
+        except NameConflict as error:
+            raise NameConflict(f"An item named “{name}” already exists here.") from error
         return _json(response)
 
-    def create_upload_session(self, parent: Location, name: str, size: int) -> str:
-        """A resumable upload for a file of `size` bytes; returns its pre-authenticated URL."""
+    def create_upload_session(
+        self, parent: Location, name: str, size: int, conflict: str = FAIL
+    ) -> str:
+        """A resumable upload for a file of `size` bytes; returns its pre-authenticated URL.
+        An existing name is a NameConflict now or when the last part arrives, unless the user
+        chose keep both (rename) or replace."""
         name = check_name(name)
+        behavior = check_conflict(conflict)
         body = {
-            "item": {"@microsoft.graph.conflictBehavior": "rename", "name": name, "fileSize": size}
+            "item": {"@microsoft.graph.conflictBehavior": behavior, "name": name, "fileSize": size}
         }
         url = self._folder_url(parent, "createUploadSession", name)
-        upload_url = _json(self._request("POST", url, json=body)).get("uploadUrl")
+        try:
+            upload_url = _json(self._request("POST", url, json=body)).get("uploadUrl")
+        except NameConflict as error:
+            raise NameConflict(f"An item named “{name}” already exists here.") from error
         if not isinstance(upload_url, str) or not upload_url.startswith(("https://", "http://")):
             raise DriveError("OneDrive did not start the upload. Please try again.")
         return upload_url
@@ -496,6 +529,78 @@ class OneDrive:
     def delete(self, drive_id: str | None, item_id: str) -> None:
         """Move an item to the OneDrive recycle bin."""
         self._request("DELETE", self._item_url(drive_id, item_id), subject="item")
+
+    def folder_id(self, folder: Location) -> str:
+        """The real id of a folder addressed by path (a move names its new parent by id, and
+        Graph refuses the alias "root" there)."""
+        base = self._item_url(folder.drive_id, folder.item_id)
+        path = quote("/".join(folder.parts), safe="/")
+        url = f"{base}:/{path}" if path else base
+        item = _json(self._request("GET", f"{url}?$select=id,folder,root"))
+        if "folder" not in item and "root" not in item:
+            raise InvalidRequest("Items can only be moved into a folder.")
+        return check_id(str(item.get("id", "")))
+
+    def update(
+        self,
+        drive_id: str | None,
+        item_id: str,
+        *,
+        name: str | None = None,
+        parent_id: str | None = None,
+        conflict: str = FAIL,
+    ) -> dict:
+        """Rename and/or move an item (PATCH name / parentReference.id). Graph documents no
+        conflictBehavior for PATCH, so a taken name is a NameConflict, or on the user's
+        choice: keep both (retry as "name 1", "name 2"...) or replace (the other item goes to
+        the recycle bin first; only a file replaces a file)."""
+        check_conflict(conflict)
+        body: dict = {}
+        if name is not None:
+            body["name"] = check_name(name)
+        if parent_id is not None:
+            body["parentReference"] = {"id": check_id(parent_id)}
+        url = self._item_url(drive_id, item_id)
+        try:
+            return _json(self._request("PATCH", url, json=body, subject="item"))
+        except NameConflict as error:
+            if conflict == FAIL and name is not None:
+                raise NameConflict(
+                    f"An item named “{body['name']}” already exists here."
+                ) from error
+            if conflict == FAIL:
+                raise
+        current = self.item(drive_id, item_id)
+        wanted = body.get("name") or str(current.get("name") or "")
+        if conflict == RENAME:
+            return self._keep_both(url, body, wanted)
+        parent = parent_id or str((current.get("parentReference") or {}).get("id") or "")
+        self._replace(drive_id, parent, wanted, current)
+        return _json(self._request("PATCH", url, json=body, subject="item"))
+
+    def _keep_both(self, url: str, body: dict, wanted: str) -> dict:
+        for number in range(1, KEEP_BOTH_TRIES + 1):
+            try:
+                renamed = {**body, "name": numbered(wanted, number)}
+                return _json(self._request("PATCH", url, json=renamed, subject="item"))
+            except NameConflict:
+                continue
+        raise NameConflict(f"Too many items are named like “{wanted}” here.")
+
+    def _replace(self, drive_id: str | None, parent_id: str, name: str, item: dict) -> None:
+        """Send the item named `name` in the folder `parent_id` to the recycle bin."""
+        base = self._item_url(drive_id, check_id(parent_id, "Folder"))
+        url = f"{base}:/{quote(name, safe='')}?$select=id,folder,file"
+        try:
+            other = _json(self._request("GET", url, subject="item"))
+        except NotFound:
+            return  # gone meanwhile: nothing to replace
+        if "folder" in other or "folder" in item:
+            raise NameConflict(
+                f"“{name}” is a folder, or replaced by one: only a file can replace a file. "
+                "Keep both or cancel."
+            )
+        self.delete(drive_id, check_id(str(other.get("id", "")), "Item"))
 
 
 def _link(scope: str) -> dict:

@@ -1,7 +1,8 @@
 // Cloud Drive: browse My Files / Shared With Me without page reloads, Search, Load more, sort, Refresh,
 // New Folder, Upload File (one request up to 4 MiB, else in parts, with a progress bar and
 // Cancel), Copy Link (for the organization, or for anyone when the admin allows it and the user
-// picks it) and Delete. A folder that fails to open while OneDrive is busy offers Try again.
+// picks it), Rename, Move (to a folder picked in a small folder browser of the same drive) and
+// Delete. A name already taken (rename, move, upload) asks: Keep both, Replace or Cancel. A folder that fails to open while OneDrive is busy offers Try again.
 // Every link is also a real page, so it all degrades to the full-page view without script.
 // State-changing calls send the X-CSRFToken header.
 "use strict";
@@ -94,6 +95,7 @@
         event.preventDefault();
         this.search();
       });
+      this.picker = new FolderPicker(this);
       if (root.dataset.listing) this.render(JSON.parse(root.dataset.listing), false);
       else this.load(this.current);
     }
@@ -217,6 +219,11 @@
         actions.append(el("a", { className: "button small", href: row.web_url, target: "_blank", rel: "noopener" },
           "Open in Office for the web", el("span", { className: "visually-hidden" }, " (opens in a new tab)")), " ");
       }
+      if (this.listing && this.listing.writable) {
+        actions.append(
+          el("button", { type: "button", className: "small", dataset: { action: "rename" } }, "Rename"), " ",
+          el("button", { type: "button", className: "small", dataset: { action: "move" } }, "Move"), " ");
+      }
       actions.append(
         el("button", { type: "button", className: "small", dataset: { action: "link" } }, "Copy Link"), " ",
         el("button", { type: "button", className: "small drive-delete", dataset: { action: "delete" } }, "Delete"),
@@ -251,9 +258,94 @@
         delete: () => this.confirmDelete(tr),
         "delete-yes": () => this.remove(tr),
         "delete-no": () => this.restoreActions(tr),
-        rename: () => this.createFolder(true),
+        "folder-rename": () => this.createFolder(true),
+        rename: () => this.showRename(tr),
+        "rename-cancel": () => this.restoreActions(tr, "rename"),
+        move: () => this.picker.open(tr),
       };
       if (actions[button.dataset.action]) actions[button.dataset.action]();
+    }
+
+    // --- Rename, Move and name conflicts ----------------------------------------------------
+
+    // A name is taken: ask Keep both, Replace or Cancel; `again(conflict)` repeats the change.
+    askConflict(message, again, cancelled) {
+      const group = el("span", { role: "group", "aria-label": "What should happen?" },
+        el("button", { type: "button", className: "small primary", dataset: { conflict: "rename" } }, "Keep both"), " ",
+        el("button", { type: "button", className: "small", dataset: { conflict: "replace" } }, "Replace"), " ",
+        el("button", { type: "button", className: "small", dataset: { conflict: "cancel" } }, "Cancel"));
+      group.addEventListener("click", (event) => {
+        const choice = event.target.closest("button[data-conflict]");
+        if (!choice) return;
+        group.querySelectorAll("button").forEach((button) => { button.disabled = true; });
+        if (choice.dataset.conflict === "cancel") {
+          this.status("Nothing was changed.");
+          if (cancelled) cancelled();
+          return;
+        }
+        again(choice.dataset.conflict);
+      });
+      this.status(`${message} Keep both, replace it, or cancel?`, "error", group);
+      group.querySelector("button").focus();
+    }
+
+    showRename(tr) {
+      const cell = tr.querySelector(".drive-col-actions");
+      tr.savedActions = [...cell.childNodes];
+      const input = el("input", { type: "text", value: tr.dataset.name, maxlength: "250", "aria-label": `New name for “${tr.dataset.name}”`, autocomplete: "off" });
+      const form = el("form", { className: "drive-rename" }, input, " ",
+        el("button", { type: "submit", className: "small primary" }, "Rename"), " ",
+        el("button", { type: "button", className: "small", dataset: { action: "rename-cancel" } }, "Cancel"));
+      form.addEventListener("submit", (event) => { event.preventDefault(); this.rename(tr, input.value, "fail"); });
+      form.addEventListener("keydown", (event) => {
+        if (event.key === "Escape") { event.preventDefault(); this.restoreActions(tr, "rename"); }
+      });
+      cell.replaceChildren(form);
+      input.focus();
+      const dot = tr.dataset.kind === "folder" ? -1 : input.value.lastIndexOf(".");
+      input.setSelectionRange(0, dot > 0 ? dot : input.value.length);
+    }
+
+    async rename(tr, name, conflict) {
+      const body = { folder: this.listing.folder, drive: tr.dataset.drive, item: tr.dataset.id, name, conflict };
+      const result = await call("POST", this.root.dataset.rename, body);
+      if (!result.ok && result.body.conflict) {
+        this.askConflict(result.body.error, (choice) => this.rename(tr, name, choice),
+          () => tr.isConnected && tr.querySelector("input") && tr.querySelector("input").focus());
+        return;
+      }
+      if (!result.ok) { this.fail(result); return; }
+      const old = tr.dataset.name;
+      if (conflict === "replace") this.dropRow(result.body.row.name, result.body.row.id);
+      const fresh = this.rowElement(result.body.row);
+      tr.replaceWith(fresh);
+      fresh.querySelector("[data-action='rename']").focus();
+      this.status(`Renamed “${old}” to “${result.body.row.name}”.`, "success");
+    }
+
+    // Remove the row showing another item of this name (it was replaced).
+    dropRow(name, keepId) {
+      this.rows.querySelectorAll("tr").forEach((row) => {
+        if (row.dataset.id !== keepId && row.dataset.name.toLowerCase() === name.toLowerCase()) row.remove();
+      });
+    }
+
+    async move(tr, to, label, conflict) {
+      const body = { drive: tr.dataset.drive, item: tr.dataset.id, to, conflict };
+      const result = await call("POST", this.root.dataset.move, body);
+      if (!result.ok && result.body.conflict) {
+        this.askConflict(result.body.error, (choice) => this.move(tr, to, label, choice),
+          () => this.q("[data-drive-refresh]").focus());
+        return;
+      }
+      if (!result.ok) { this.fail(result); return; }
+      const name = tr.dataset.name;
+      const next = tr.nextElementSibling || tr.previousElementSibling;
+      tr.remove();
+      this.q("[data-drive-empty]").hidden = this.rows.children.length > 0;
+      this.status(`Moved “${name}” to ${label}${result.body.row.name !== name ? ` as “${result.body.row.name}”` : ""}.`, "success");
+      const focus = next && next.querySelector("a, button");
+      (focus || this.q("[data-drive-refresh]")).focus();
     }
 
     // Search the drive (or shared folder) being browsed; Try again repeats the same search.
@@ -278,7 +370,7 @@
       const result = await call("POST", this.root.dataset.folders, body);
       if (!result.ok) {
         const choice = result.body.conflict
-          ? el("button", { type: "button", className: "small", dataset: { action: "rename" } }, "Create with a new name")
+          ? el("button", { type: "button", className: "small", dataset: { action: "folder-rename" } }, "Create with a new name")
           : null;
         this.status(result.body.error || "The folder was not created.", "error", choice);
         return;
@@ -300,12 +392,18 @@
       this.q("[data-drive-progress-pct]").textContent = `${percent}%`;
     }
 
-    async onFile(event) {
+    onFile(event) {
       const input = event.target;
       const file = input.files && input.files[0];
       input.value = "";
-      if (!file || this.upload) return;
-      this.upload = { file, xhr: null, ticket: null, cancelled: false };
+      if (file) this.uploadFile(file, "fail");
+    }
+
+    // Upload one file; a name already taken asks Keep both / Replace / Cancel, then uploads
+    // again with Graph's conflictBehavior (rename or replace).
+    async uploadFile(file, conflict) {
+      if (this.upload) return;
+      this.upload = { file, xhr: null, ticket: null, cancelled: false, conflict };
       this.q("[data-drive-cancel]").hidden = false;
       this.status("");
       this.progress(file.name, 0, file.size);
@@ -315,15 +413,25 @@
       this.upload = null;
       this.q("[data-drive-cancel]").hidden = true;
       if (upload.cancelled) { this.q("[data-drive-progress]").hidden = true; this.status(`Upload of “${file.name}” cancelled.`); return; }
-      if (!result.ok) { this.q("[data-drive-progress]").hidden = true; this.fail(result); return; }
+      if (!result.ok) {
+        this.q("[data-drive-progress]").hidden = true;
+        if (result.body.conflict && conflict === "fail") {
+          this.askConflict(result.body.error, (choice) => this.uploadFile(file, choice),
+            () => this.q("[data-drive-upload]").focus());
+        } else {
+          this.fail(result);
+        }
+        return;
+      }
       this.progress(file.name, file.size, file.size);
+      if (conflict === "replace") this.dropRow(result.body.row.name, result.body.row.id);
       this.insertRow(result.body.row);
       this.q("[data-drive-empty]").hidden = true;
       this.status(`Uploaded “${result.body.row.name}”.`, "success");
     }
 
     uploadSmall(file) {
-      const params = new URLSearchParams({ ...this.listing.folder, name: file.name });
+      const params = new URLSearchParams({ ...this.listing.folder, name: file.name, conflict: this.upload.conflict });
       return send(this.upload, "PUT", `${this.root.dataset.files}?${params}`,
         { "Content-Type": "application/octet-stream" }, file,
         (loaded) => this.progress(file.name, loaded, file.size));
@@ -331,7 +439,7 @@
 
     async uploadInParts(file) {
       const started = await call("POST", this.root.dataset.uploads,
-        { folder: this.listing.folder, name: file.name, size: file.size });
+        { folder: this.listing.folder, name: file.name, size: file.size, conflict: this.upload.conflict });
       if (!started.ok) return started;
       const upload = this.upload;
       upload.ticket = started.body.ticket;
@@ -432,6 +540,94 @@
       tr.remove();
       this.q("[data-drive-empty]").hidden = this.rows.children.length > 0;
       this.status(`Deleted “${tr.dataset.name}”.`, "success");
+    }
+  }
+
+  // Move's folder browser: a modal dialog over the same drive, folders only, by keyboard (Tab
+  // through the breadcrumb, the folders and Move here; Escape or Cancel closes it).
+  class FolderPicker {
+    constructor(panel) {
+      this.panel = panel;
+      this.dialog = panel.q("[data-drive-picker]");
+      this.pq = (selector) => this.dialog.querySelector(selector);
+      this.here = null;
+      this.tr = null;
+      this.pq("[data-picker-move]").addEventListener("click", () => this.choose());
+      this.pq("[data-picker-cancel]").addEventListener("click", () => this.dialog.close());
+      this.pq("[data-picker-more]").addEventListener("click", () => this.load(this.more, true));
+      this.dialog.addEventListener("close", () => {
+        const button = this.tr && this.tr.isConnected && this.tr.querySelector("[data-action='move']");
+        if (button && !this.moving) button.focus();
+      });
+    }
+
+    // The top of the drive being browsed: My Files, or the shared folder itself.
+    top() {
+      const crumbs = this.panel.listing.crumbs;
+      return this.panel.listing.view === "shared" ? crumbs[1] : crumbs[0];
+    }
+
+    open(tr) {
+      this.tr = tr;
+      this.moving = false;
+      this.pq("[data-picker-title]").textContent = `Move “${tr.dataset.name}” to…`;
+      this.dialog.showModal();
+      this.load(this.top().api, false);
+    }
+
+    async load(url, append) {
+      const status = this.pq("[data-picker-status]");
+      status.textContent = "Loading…";
+      const result = await call("GET", url);
+      if (!result.ok) { status.textContent = result.body.error || "The folder could not be opened."; return; }
+      status.textContent = "";
+      const listing = result.body;
+      const list = this.pq("[data-picker-folders]");
+      if (!append) {
+        this.here = listing;
+        list.replaceChildren();
+        this.renderCrumbs(listing);
+      }
+      const folders = listing.rows.filter((row) => row.folder && row.api && row.drive === this.tr.dataset.drive && row.id !== this.tr.dataset.id);
+      folders.forEach((row) => {
+        const button = el("button", { type: "button", className: "drive-picker-folder" },
+          el("span", { className: "drive-icon drive-icon-folder", "aria-hidden": "true" }), row.name);
+        button.addEventListener("click", () => this.load(row.api, false));
+        list.append(el("li", {}, button));
+      });
+      if (!list.children.length) list.append(el("li", { className: "muted" }, "No folders here."));
+      this.more = listing.more ? listing.more.api : null;
+      this.pq("[data-picker-more]").hidden = !this.more;
+      const same = JSON.stringify(this.withoutSort(this.here.folder)) === JSON.stringify(this.withoutSort(this.panel.listing.folder));
+      const move = this.pq("[data-picker-move]");
+      move.disabled = same;
+      move.textContent = same ? "Already here" : "Move here";
+      if (!append) (list.querySelector("button") || move).focus();
+    }
+
+    withoutSort(folder) {
+      const copy = { ...folder };
+      delete copy.sort; delete copy.order;
+      return copy;
+    }
+
+    renderCrumbs(listing) {
+      const skip = listing.view === "shared" ? 1 : 0;
+      const crumbs = listing.crumbs.slice(skip);
+      this.pq("[data-picker-crumbs]").replaceChildren(...crumbs.map((crumb, index) => {
+        if (index === crumbs.length - 1) return el("li", {}, el("span", { "aria-current": "location" }, crumb.label));
+        const button = el("button", { type: "button", className: "link" }, crumb.label);
+        button.addEventListener("click", () => this.load(crumb.api, false));
+        return el("li", {}, button);
+      }));
+    }
+
+    choose() {
+      const crumbs = this.here.crumbs;
+      const label = `“${crumbs[crumbs.length - 1].label}”`;
+      this.moving = true;
+      this.dialog.close();
+      this.panel.move(this.tr, this.withoutSort(this.here.folder), label, "fail");
     }
   }
 

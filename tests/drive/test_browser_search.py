@@ -81,3 +81,84 @@ def test_open_in_office_for_the_web_opens_the_web_url_in_a_new_tab(home):  # noq
     assert tab.evaluate("window.opener") is None  # noopener: the new tab cannot reach the CRM
     tab.close()
     assert page.url.endswith("/home") and crumbs(page) == ["My Files", "Documents"]
+
+
+def test_rename_then_move_a_file_into_a_folder_picked_in_the_picker(home, live_drive):  # noqa: F811
+    page = home
+    status = page.locator("[data-drive-status]")
+    page.get_by_role("link", name="Documents", exact=True).click()
+    row(page, "Notes.txt").get_by_role("button", name="Rename").click()
+    box = page.get_by_role("textbox", name="New name for “Notes.txt”")
+    expect(box).to_be_focused()
+    assert box.evaluate("b => b.value.slice(b.selectionStart, b.selectionEnd)") == "Notes"
+    box.fill("Minutes.txt")
+    box.press("Enter")
+    expect(status).to_contain_text("Renamed “Notes.txt” to “Minutes.txt”.")
+    minutes = row(page, "Minutes.txt")
+    expect(minutes.get_by_role("button", name="Rename")).to_be_focused()
+    assert row(page, "Notes.txt").count() == 0
+
+    minutes.get_by_role("button", name="Move").press("Enter")
+    picker = page.get_by_role("dialog", name="Move “Minutes.txt” to…")
+    expect(picker).to_be_visible()
+    folders = picker.get_by_role("list", name="Folders")
+    expect(folders.get_by_role("button", name="Documents")).to_be_focused()
+    assert folders.get_by_role("button").all_inner_texts() == ["Documents", "Photos", "Proposals"]
+    page.keyboard.press("Enter")  # into Documents: where the file already is
+    expect(picker.get_by_role("button", name="Already here")).to_be_disabled()
+    picker.get_by_role("button", name="My Files").press("Enter")
+    folders.get_by_role("button", name="Proposals").focus()
+    page.keyboard.press("Enter")
+    expect(folders.get_by_role("button", name="Drafts")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(picker.locator("[aria-current=location]")).to_have_text("Drafts")
+    expect(picker.get_by_text("No folders here.")).to_be_visible()
+    picker.get_by_role("button", name="Move here").press("Enter")
+    expect(picker).to_be_hidden()
+    expect(status).to_contain_text("Moved “Minutes.txt” to “Drafts”.")
+    assert row(page, "Minutes.txt").count() == 0
+    page.locator("[data-drive-crumbs]").get_by_role("link", name="My Files").click()
+    page.get_by_role("link", name="Proposals", exact=True).click()
+    page.get_by_role("link", name="Drafts", exact=True).click()
+    row(page, "Minutes.txt").wait_for()
+    assert crumbs(page) == ["My Files", "Proposals", "Drafts"]
+
+
+def test_the_picker_closes_with_escape_and_nothing_moves(home):  # noqa: F811
+    page = home
+    row(page, "Welcome.txt").get_by_role("button", name="Move").click()
+    picker = page.get_by_role("dialog", name="Move “Welcome.txt” to…")
+    expect(picker.get_by_role("button", name="Documents")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(picker).to_be_hidden()
+    expect(row(page, "Welcome.txt").get_by_role("button", name="Move")).to_be_focused()
+
+
+def test_a_conflict_answered_with_keep_both(home, tmp_path):  # noqa: F811
+    page = home
+    status = page.locator("[data-drive-status]")
+    page.get_by_role("link", name="Documents", exact=True).click()
+    row(page, "Budget 2024.csv").wait_for()
+    source = tmp_path / "Budget 2024.csv"
+    source.write_bytes(b"month,amount\nApril,1500\n")
+    page.locator("[data-drive-upload]").set_input_files(source)
+    expect(status).to_contain_text(
+        "An item named “Budget 2024.csv” already exists here. Keep both, replace it, or cancel?"
+    )
+    keep_both = status.get_by_role("button", name="Keep both")
+    expect(keep_both).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(status).to_contain_text("Uploaded “Budget 2024 1.csv”.")
+    assert row(page, "Budget 2024.csv").count() == 1 and row(page, "Budget 2024 1.csv").count() == 1
+
+    row(page, "Quarterly report.docx").get_by_role("button", name="Rename").click()
+    box = page.get_by_role("textbox", name="New name for “Quarterly report.docx”")
+    box.fill("Budget 2024.csv")
+    box.press("Enter")
+    expect(status).to_contain_text("An item named “Budget 2024.csv” already exists here.")
+    status.get_by_role("button", name="Keep both").click()
+    expect(status).to_contain_text("Renamed “Quarterly report.docx” to “Budget 2024 2.csv”.")
+    row(page, "Budget 2024 2.csv").wait_for()
+    page.get_by_role("link", name="Refresh").click()
+    row(page, "Budget 2024 2.csv").wait_for()
+    assert row(page, "Quarterly report.docx").count() == 0

@@ -502,3 +502,71 @@ def test_search_in_a_shared_folder_stays_inside_it(ms):
     assert names == ["Acme proposal.pdf", "Drafts"]
     hidden = adele.get(f"/drives/{drive_id}/root/search(q='a')")
     assert hidden.status_code == 404  # the rest of Megan's drive is not Adele's to search
+
+
+# -- update: rename and move ---------------------------------------------------------------------
+
+
+def test_patch_renames_and_moves_by_parent_id(ms, adele):
+    notes, proposals = adele.item("Documents/Notes.txt"), adele.item("Proposals")
+    documents_size = adele.item("Documents")["size"]
+    renamed = adele.ok("PATCH", f"/me/drive/items/{notes['id']}", json={"name": "Minutes.txt"})
+    assert (renamed["id"], renamed["name"]) == (notes["id"], "Minutes.txt")
+    assert renamed["parentReference"]["path"] == "/drive/root:/Documents"
+    assert stats(ms)["graph.drive.update"] >= 1
+    body = {"parentReference": {"id": proposals["id"]}, "name": "Plan.txt"}
+    moved = adele.ok("PATCH", f"/me/drive/items/{notes['id']}", json=body)
+    assert moved["parentReference"]["path"] == "/drive/root:/Proposals"
+    assert adele.item("Proposals/Plan.txt")["id"] == notes["id"]
+    assert adele.get("/me/drive/root:/Documents/Minutes.txt").status_code == 404
+    # sizes follow the move
+    assert adele.item("Documents")["size"] == documents_size - notes["size"]
+    assert adele.item("Proposals")["size"] == proposals["size"] + notes["size"]
+    # the same name in another case is no conflict
+    adele.ok("PATCH", f"/me/drive/items/{notes['id']}", json={"name": "PLAN.txt"})
+
+
+def test_patch_into_a_taken_name_is_409_whatever_conflict_behavior(adele):
+    notes, budget = adele.item("Documents/Notes.txt"), adele.item("Documents/Budget 2024.csv")
+    for query in ("", "?@microsoft.graph.conflictBehavior=replace"):
+        taken = adele.call(
+            "PATCH", f"/me/drive/items/{notes['id']}{query}", json={"name": budget["name"]}
+        )
+        assert taken.status_code == 409 and error_code(taken) == "nameAlreadyExists"
+    assert adele.item("Documents/Notes.txt")["id"] == notes["id"]
+
+
+def test_patch_refuses_root_alias_other_drives_and_cycles(ms, adele):
+    welcome, proposals = adele.item("Welcome.txt"), adele.item("Proposals")
+    drafts = adele.item("Proposals/Drafts")
+    url = f"/me/drive/items/{welcome['id']}"
+    root_alias = adele.call("PATCH", url, json={"parentReference": {"id": "root"}})
+    assert root_alias.status_code == 400
+    other = adele.call(
+        "PATCH", url, json={"parentReference": {"id": proposals["id"], "driveId": "b!other"}}
+    )
+    assert other.status_code == 400
+    cycle = adele.call(
+        "PATCH",
+        f"/me/drive/items/{proposals['id']}",
+        json={"parentReference": {"id": drafts["id"]}},
+    )
+    assert cycle.status_code == 400
+    missing = adele.call("PATCH", url, json={"parentReference": {"id": "01NOSUCHFOLDER"}})
+    assert missing.status_code == 404
+    bad_name = adele.call("PATCH", url, json={"name": "a:b"})
+    assert bad_name.status_code == 400
+    root = adele.ok("GET", "/me/drive/root")
+    back = adele.ok("PATCH", url, json={"parentReference": {"id": root["id"]}})
+    assert back["parentReference"]["path"] == "/drive/root:"
+
+
+def test_patch_needs_write_on_both_ends(ms):
+    megan = Graph(ms, MEGAN)
+    pdf = megan.item("Proposals/Acme proposal.pdf")
+    drive_id = pdf["parentReference"]["driveId"]
+    adele = Graph(ms)
+    refused = adele.call(
+        "PATCH", f"/drives/{drive_id}/items/{pdf['id']}", json={"name": "Mine.pdf"}
+    )
+    assert refused.status_code == 403 and error_code(refused) == "accessDenied"
