@@ -268,3 +268,24 @@ def test_without_script_the_page_says_what_needs_it(sally):
     page = sally.get("/drive/?path=Documents").get_data(as_text=True)
     assert "<noscript>" in page and "Rename, Move, Copy Link and Delete need it." in page
     assert ">Rename<" not in page  # the buttons come with the script only
+
+
+@SQLITE_ONLY
+def test_a_name_taken_while_the_parts_were_sent_asks_at_the_last_part(sally):
+    size = 5 * 1024 * 1024
+    start = {"folder": {"path": "Documents"}, "name": "Race.bin", "size": size}
+    started = sally.post(f"{API}/uploads", json=start)
+    assert started.status_code == 201
+    upload(sally, "Race.bin", b"first", path="Documents")  # someone else was quicker
+    last = sally.put(
+        f"{API}/uploads",
+        data=b"r" * size,
+        headers={
+            **OCTET,
+            "X-Upload-Ticket": started.get_json()["ticket"],
+            "Content-Range": f"bytes 0-{size - 1}/{size}",
+        },
+    )
+    assert last.status_code == 409 and last.get_json()["conflict"] is True
+    assert last.get_json()["error"] == "An item with that name already exists here."
+    assert row_named(children(sally, path="Documents"), "Race.bin")["size"] == "5 bytes"
