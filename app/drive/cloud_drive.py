@@ -453,6 +453,8 @@ def _result(item: dict, folder: Folder) -> Row:
 def open_place(user: User, place: Place, sort: Mapping) -> Listing:
     """Open a folder known only by id: ask Graph for its path (My Files) or name (a shared
     drive), then list it like any folder. Two Graph calls."""
+    if not place.item_id:
+        raise InvalidRequest("Choose a folder to open.")
     drive = _drive(user)
     item = drive.folder_item(place.drive_id or None, place.item_id)
     order = {k: sort.get(k) for k in ("sort", "order") if sort.get(k)}

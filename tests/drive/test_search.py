@@ -63,6 +63,7 @@ def test_a_results_folder_opens_at_its_path(sally, graph_calls):
     graph_calls.reset()
     assert sally.get(f"{API}/open", query_string={"open": "no/such"}).status_code == 404
     assert graph_calls.since() == {}  # an id that cannot be Graph's never reaches it
+    assert sally.get(f"{API}/open").get_json()["error"] == "Choose a folder to open."
     not_a_folder = sally.get(f"{API}/open", query_string={"open": welcome["id"]})
     assert not_a_folder.status_code == 400
     assert not_a_folder.get_json()["error"] == "That item is not a folder."

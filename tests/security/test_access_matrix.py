@@ -67,6 +67,10 @@ POLICIES = {
     "drive.api_upload_part": USER,
     "drive.api_cancel_upload": USER,
     "drive.download": USER,
+    "drive.api_search": USER,
+    "drive.api_open": USER,
+    "drive.api_rename": USER,
+    "drive.api_move": USER,
     # Emails (sally's message; each user's own settings)
     "emails.index": USER,
     "emails.detail": OWNER,
