@@ -18,11 +18,17 @@ Routes (each also under ``/v1.0/drives/{drive-id}/...`` for items shared with th
                                ``$orderby`` (name / lastModifiedDateTime / size /
                                createdDateTime, asc|desc), ``@odata.nextLink`` with an
                                opaque ``$skiptoken``. Default order: creation order.
+                               ``$expand=thumbnails`` (or ``thumbnails($select=small,...)``)
+                               adds ``thumbnails``: ``[]`` or one set ``{"id": "0", small:
+                               {width, height, url}, ...}`` whose urls need no token
   POST   children              create a folder (conflictBehavior default ``fail``)
   GET    content               302 to a pre-authenticated ``/_download/{token}`` URL
   PUT    content               simple upload (conflictBehavior default ``replace``)
   POST   createUploadSession   resumable upload; ``uploadUrl`` is ``/_upload/{session}``
   POST   createLink            sharing link (201 new, 200 existing of same type+scope)
+  GET    thumbnails/0/{size}/content  302 to a pre-authenticated ``/_thumbnail/{token}``
+                               PNG (small 48x48 cropped, medium 176, large 800 bound) for
+                               images, PDF and Office files; 404 itemNotFound for others
   GET    search(q='text')      items below whose name holds every word (case-insensitive),
                                breadth first; ``$top``, ``$select``, ``@odata.nextLink``;
                                parentReference carries driveId, driveType and id only
@@ -53,9 +59,12 @@ Each Graph call counts ``graph.drive.<op>``; transfer URLs count ``drive.<op>``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
+import struct
 import time
+import zlib
 from dataclasses import dataclass
 from html import escape
 from urllib.parse import quote
@@ -226,10 +235,17 @@ def _identity(oid: str) -> dict:
 class Render:
     """Turns items of one drive into Graph driveItem JSON for one viewer."""
 
-    def __init__(self, drive: Drive, viewer: str, select: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        drive: Drive,
+        viewer: str,
+        select: frozenset[str] | None = None,
+        thumbnails: tuple[str, ...] = (),
+    ) -> None:
         self.drive = drive
         self.viewer = viewer
         self.select = select
+        self.thumbnails = thumbnails  # the sizes $expand=thumbnails asked for
         self.base = base_url()
         own = drive.owner == viewer
         self.root_path = "/drive/root:" if own else f"/drives/{drive.id}/root:"
@@ -306,12 +322,29 @@ class Render:
                 **self.facets(item),
             }
         )
+        if self.thumbnails:
+            data["thumbnails"] = self.thumbnail_sets(item)
         if self.select is None:
             return data
-        wanted = set(self.select)
+        wanted = set(self.select) | ({"thumbnails"} if self.thumbnails else set())
         if "content.downloadUrl" in wanted:
             wanted.add(DOWNLOAD_URL)
         return {key: value for key, value in data.items() if key in wanted}
+
+    def thumbnail_sets(self, item: Item) -> list[dict]:
+        """Graph's thumbnails collection: one set ("0") for images, PDF and Office files."""
+        if not has_thumbnail(item):
+            return []
+        thumbnail_set: dict = {"id": "0"}
+        for size in self.thumbnails:
+            token = DRIVES.thumbnail_token(self.drive, item, size)
+            side = THUMBNAIL_SIDES[size]
+            thumbnail_set[size] = {
+                "height": side,
+                "width": side,
+                "url": f"{self.base}/_thumbnail/{token}",
+            }
+        return [thumbnail_set]
 
     def drive_json(self) -> dict:
         used = self.drive.root.size
@@ -348,6 +381,35 @@ def _select() -> frozenset[str] | None:
             "BadRequest",
         )
     return names
+
+
+THUMBNAIL_SIDES = {"small": 48, "medium": 176, "large": 800}
+THUMBNAIL_MIMES = ("image/", "application/pdf", "application/vnd.openxmlformats-officedocument")
+EXPAND_THUMBNAILS = re.compile(r"thumbnails(?:\(\$?select=([a-z,]+)\))?")
+
+
+def has_thumbnail(item: Item) -> bool:
+    """Whether Graph would have thumbnails for the item: images, PDF and Office files."""
+    return item.content is not None and item.mime.startswith(THUMBNAIL_MIMES)
+
+
+def _expand() -> tuple[str, ...]:
+    """The thumbnail sizes ``$expand=thumbnails(...)`` asks for; () without $expand."""
+    raw = _arg("expand")
+    if raw is None:
+        return ()
+    found = EXPAND_THUMBNAILS.fullmatch(raw.replace(" ", ""))
+    if not found:
+        raise _bad(f"Parsing OData Select and Expand failed: '{raw}'.", "BadRequest")
+    sizes = tuple(found.group(1).split(",")) if found.group(1) else tuple(THUMBNAIL_SIDES)
+    unknown = [size for size in sizes if size not in THUMBNAIL_SIDES]
+    if unknown:
+        raise _bad(
+            f"Could not find a property named '{unknown[0]}' on type "
+            "'microsoft.graph.thumbnailSet'.",
+            "BadRequest",
+        )
+    return sizes
 
 
 def _context(target: Target, caller: Caller, suffix: str) -> str:
@@ -495,7 +557,7 @@ def _list_children(caller: Caller, target: Target, _body) -> Response:
     items = [target.drive.items[i] for i in (folder.children or {}).values()]
     _sort(items, order)
     offset = _offset(target.drive, folder, order)
-    render = Render(target.drive, caller.oid, select)
+    render = Render(target.drive, caller.oid, select, _expand())
     parent_path = target.drive.path_of(folder)
     body = {
         "@odata.context": _context(target, caller, f"items('{folder.id}')/children"),
@@ -899,6 +961,21 @@ def item_op(item_id: str, op: str, drive_id: str | None = None) -> Response:
     return _dispatch(drive_id, item_id, None, op)
 
 
+@bp.get("/me/drive/items/<item_id>/thumbnails/<set_id>/<size>/content")
+@bp.get("/drives/<drive_id>/items/<item_id>/thumbnails/<set_id>/<size>/content")
+def thumbnail_content(item_id: str, set_id: str, size: str, drive_id: str | None = None):
+    """A thumbnail's bytes: 302 to a pre-authenticated ``/_thumbnail/{token}`` URL."""
+    caller = _begin("thumbnail")
+    with DRIVES.lock:
+        target = _resolve(caller, drive_id, item_id, None, False)
+        _check_access(caller, target, False)
+        item = target.item
+        if item is None or set_id != "0" or size not in THUMBNAIL_SIDES or not has_thumbnail(item):
+            raise not_found()
+        token = DRIVES.thumbnail_token(target.drive, item, size)
+    return Response(status=302, headers={"Location": f"{base_url()}/_thumbnail/{token}"})
+
+
 @bp.route("/me/drive/root:/<path:rest>", methods=METHODS)
 @bp.route("/drives/<drive_id>/root:/<path:rest>", methods=METHODS)
 def root_path(rest: str, drive_id: str | None = None) -> Response:
@@ -939,6 +1016,35 @@ def _pieces(content: bytes | bytearray, start: int, stop: int):
     view = memoryview(content)
     for position in range(start, stop, STREAM_PIECE):
         yield bytes(view[position : min(position + STREAM_PIECE, stop)])
+
+
+def png(side: int, seed: bytes) -> bytes:
+    """A small solid-colour PNG (the stand-in's thumbnail), its colour taken from `seed`."""
+    colour = hashlib.sha256(seed).digest()[:3]
+    raw = b"".join(b"\x00" + colour * side for _ in range(side))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+@transfer_bp.get("/_thumbnail/<token>")
+def thumbnail(token: str) -> Response:
+    """A generated PNG thumbnail; no Authorization needed, like Graph's thumbnail URLs."""
+    _transfer("thumbnail")
+    with DRIVES.lock:
+        item, size = DRIVES.resolve_thumbnail(token)
+        seed = f"{item.id}:{item.version}".encode()
+    body = png(THUMBNAIL_SIDES.get(size, 48), seed)
+    return Response(body, content_type="image/png", headers={"Content-Length": str(len(body))})
 
 
 @transfer_bp.get("/_download/<token>")

@@ -522,6 +522,24 @@ class Drives:
         expires = int(time.time()) + STORE.settings.drive_download_url_lifetime
         return self.sign("d", drive.id, item.id, expires)
 
+    def thumbnail_token(self, drive: Drive, item: Item, size: str) -> str:
+        """The opaque part of a pre-authenticated thumbnail URL (as short-lived as downloads)."""
+        expires = int(time.time()) + STORE.settings.drive_download_url_lifetime
+        return self.sign("t", drive.id, item.id, size, expires)
+
+    def resolve_thumbnail(self, token: str) -> tuple[Item, str]:
+        """The file and size a thumbnail token points at; 401 when expired/forged, 404 if gone."""
+        parts = self.unsign(token)
+        if not parts or len(parts) != 5 or parts[0] != "t":
+            raise DriveError(401, "unauthenticated", "The thumbnail URL is not valid.")
+        if int(parts[4]) < time.time():
+            raise DriveError(401, "unauthenticated", "The thumbnail URL has expired.")
+        drive = self.drive_by_id(parts[1])
+        item = drive.items.get(parts[2]) if drive else None
+        if item is None or item.content is None:
+            raise not_found()
+        return item, parts[3]
+
     def resolve_download(self, token: str) -> Item:
         """The file a download token points at; raises 401 when expired/forged, 404 if gone."""
         parts = self.unsign(token)

@@ -570,3 +570,55 @@ def test_patch_needs_write_on_both_ends(ms):
         "PATCH", f"/drives/{drive_id}/items/{pdf['id']}", json={"name": "Mine.pdf"}
     )
     assert refused.status_code == 403 and error_code(refused) == "accessDenied"
+
+
+def png_side(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_children_expand_thumbnails_with_select(ms, adele):
+    url = "/me/drive/root:/Photos:/children?$select=id,name&$expand=thumbnails($select=small)"
+    body = adele.ok("GET", url)
+    photo = next(item for item in body["value"] if item["name"] == "Team offsite.png")
+    assert set(photo) == {"id", "name", "thumbnails"}
+    [thumbnail_set] = photo["thumbnails"]
+    assert set(thumbnail_set) == {"id", "small"} and thumbnail_set["id"] == "0"
+    small = thumbnail_set["small"]
+    assert (small["width"], small["height"]) == (48, 48)
+    image = requests.get(small["url"], timeout=TIMEOUT)  # pre-authenticated: no token
+    assert image.status_code == 200 and image.headers["Content-Type"] == "image/png"
+    assert png_side(image.content) == (48, 48)
+    notes = adele.ok("GET", "/me/drive/root:/Documents:/children?$expand=thumbnails")["value"]
+    by_name = {item["name"]: item for item in notes}
+    assert by_name["Notes.txt"]["thumbnails"] == []  # no thumbnail for plain text
+    report = by_name["Quarterly report.docx"]["thumbnails"][0]
+    assert set(report) == {"id", "small", "medium", "large"}  # all sizes without $select
+    assert "thumbnails" not in adele.ok("GET", "/me/drive/root:/Photos:/children")["value"][0]
+
+
+def test_expand_of_an_unknown_thumbnail_size_or_property_is_a_bad_request(ms, adele):
+    for expand in ("thumbnails($select=huge)", "children"):
+        response = adele.get(f"/me/drive/root/children?$expand={expand}")
+        assert response.status_code == 400 and error_code(response) == "BadRequest"
+
+
+def test_thumbnail_content_redirects_to_a_pre_authenticated_url(ms, adele):
+    photo = adele.item("Photos/Whiteboard.png")
+    response = adele.get(f"/me/drive/items/{photo['id']}/thumbnails/0/large/content")
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert "/_thumbnail/" in location
+    image = requests.get(location, timeout=TIMEOUT)
+    assert image.status_code == 200 and png_side(image.content) == (800, 800)
+    forged = requests.get(location[:-3] + "AAA", timeout=TIMEOUT)
+    assert forged.status_code == 401
+    notes = adele.item("Documents/Notes.txt")
+    missing = adele.get(f"/me/drive/items/{notes['id']}/thumbnails/0/small/content")
+    assert missing.status_code == 404 and error_code(missing) == "itemNotFound"
+    nobody = requests.get(
+        f"{ms.base}/v1.0/me/drive/items/{photo['id']}/thumbnails/0/small/content",
+        timeout=TIMEOUT,
+        allow_redirects=False,
+    )
+    assert nobody.status_code == 401
