@@ -75,6 +75,8 @@ KINDS = {
 # OneDrive shows in its viewer.
 OFFICE_WEB = {"doc", "docx", "docm", "odt", "xls", "xlsx", "xlsm", "xlsb", "ods"}
 OFFICE_WEB |= {"ppt", "pptx", "pptm", "ppsx", "odp", "pdf"}
+# Plain text is previewed as text (never rendered); at most this much is fetched for it.
+TEXT_PREVIEW_MAX = 256 * 1024
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 KIND_OF_EXTENSION = {ext: kind for kind, exts in KINDS.items() for ext in exts}
 
@@ -233,6 +235,7 @@ class Row:
     size: str
     target: Folder | Place | None
     web_url: str = ""  # Open in Office for the web: Word, Excel, PowerPoint and PDF files
+    thumbnail: bool = False  # Graph has thumbnails for it (images, PDF, Office files)
     # search results only: the folder the item is in, and its path when Graph sent one
     parent: Folder | Place | None = None
     parent_path: str | None = None
@@ -338,7 +341,14 @@ def _row(item: dict, folder: Folder) -> Row:
         size=_size(item),
         target=target,
         web_url="" if target is not None else _office_url(item, str(item.get("name", ""))),
+        thumbnail=target is None and _has_thumbnail(item),
     )
+
+
+def _has_thumbnail(item: dict) -> bool:
+    """Whether the listing's $expand=thumbnails brought a small thumbnail for the item."""
+    sets = item.get("thumbnails")
+    return isinstance(sets, list) and any(isinstance(s, dict) and s.get("small") for s in sets)
 
 
 def _rows(items: list[dict], folder: Folder, sort_here: bool = False) -> list[Row]:
@@ -559,6 +569,37 @@ def cancel_upload(user: User, ticket: str) -> None:
 def download(user: User, drive_id: str, item_id: str) -> Download:
     """A file as a stream."""
     return _drive(user).download(drive_id or None, item_id)
+
+
+def thumbnail(user: User, drive_id: str, item_id: str, size: str) -> Download:
+    """An item's small (row) or large (preview) thumbnail as a stream."""
+    return _drive(user).thumbnail(drive_id or None, item_id, size)
+
+
+class TooLargeToPreview(DriveError):
+    """A text file over TEXT_PREVIEW_MAX: the user downloads it instead."""
+
+    status = 413
+
+
+def preview_text(user: User, drive_id: str, item_id: str) -> tuple[str, str]:
+    """A plain-text file's name and text for Preview; TooLargeToPreview, before its bytes are
+    read, when Graph says it is over the cap (and if it says nothing, at the cap)."""
+    file = _drive(user).download(drive_id or None, item_id)
+    if _kind({"name": file.name}) != "text":
+        file.chunks.close()
+        raise InvalidRequest("Only plain text files are previewed as text.")
+    too_large = TooLargeToPreview(f"“{file.name}” is too large to preview. Download it instead.")
+    if file.length is not None and file.length > TEXT_PREVIEW_MAX:
+        file.chunks.close()
+        raise too_large
+    data = bytearray()
+    for chunk in file.chunks:
+        data += chunk
+        if len(data) > TEXT_PREVIEW_MAX:
+            file.chunks.close()
+            raise too_large
+    return file.name, data.decode("utf-8", errors="replace")
 
 
 def anonymous_links_allowed() -> bool:

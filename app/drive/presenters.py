@@ -20,6 +20,8 @@ class Links:
         self.page = url_for("drive.index")
         self.api = url_for("drive.api_children")
         self.download = url_for("drive.download")
+        self.thumbnail = url_for("drive.thumbnail")
+        self.text = url_for("drive.api_preview_text")
         self.search = url_for("drive.api_search")
         self.open = url_for("drive.api_open")
         self._drives: dict[str, str] = {}
@@ -48,12 +50,27 @@ class Links:
 
     def file(self, row: Row) -> str:
         """Where the browser downloads a file."""
+        return f"{self.download}?{self._item(row)}"
+
+    def _item(self, row: Row) -> str:
         drive = ""
         if row.drive_id:
             drive = self._drives.get(row.drive_id)
             if drive is None:
                 drive = self._drives[row.drive_id] = f"drive={quote(row.drive_id, safe='')}&"
-        return f"{self.download}?{drive}item={quote(row.id, safe='')}"
+        return f"{drive}item={quote(row.id, safe='')}"
+
+    def text_preview(self, row: Row) -> str:
+        """Where the script reads a plain-text file's text for Preview (capped)."""
+        return f"{self.text}?{self._item(row)}"
+
+    def thumbnails(self, row: Row) -> dict:
+        """The row's small thumbnail and its preview (the large one), through this app."""
+        item = self._item(row)
+        return {
+            "thumbnail": f"{self.thumbnail}?{item}&size=small",
+            "preview": f"{self.thumbnail}?{item}&size=large",
+        }
 
 
 def links() -> Links:
@@ -93,6 +110,10 @@ def row_json(row: Row, row_links: Links | None = None) -> dict:
         data["download"] = row_links.file(row)
     if row.web_url:
         data["web_url"] = row.web_url
+    if row.thumbnail:
+        data.update(row_links.thumbnails(row))
+    elif row.kind == "text" and row.target is None:
+        data["text_preview"] = row_links.text_preview(row)
     if row.parent is not None:
         data["in"] = {
             "label": place_label(row),

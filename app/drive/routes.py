@@ -118,7 +118,30 @@ def download():
     return response
 
 
+@bp.get("/thumbnail")
+def thumbnail():
+    """An item's small or large thumbnail, streamed through the app: Graph's thumbnail URLs are
+    pre-authenticated, so they never reach the browser (nor its history or Referer)."""
+    drive_id, item_id = _item()
+    size = request.args.get("size", "small")
+    image = cloud_drive.thumbnail(_user(), drive_id, item_id, size)
+    response = Response(image.chunks, mimetype=image.mime, direct_passthrough=True)
+    if image.length is not None:
+        response.content_length = image.length
+    response.headers["Content-Disposition"] = "inline"
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+
+
 # --- the dashlet's JSON API -----------------------------------------------------------------------
+
+
+@bp.get("/api/preview-text")
+def api_preview_text():
+    """A plain-text file's text for Preview, or a 413 saying it is too large to preview."""
+    drive_id, item_id = _item()
+    name, text = cloud_drive.preview_text(_user(), drive_id, item_id)
+    return jsonify({"name": name, "text": text})
 
 
 @bp.get("/api/children")

@@ -31,6 +31,11 @@ CHILD_FIELDS = "id,name,size,lastModifiedDateTime,lastModifiedBy,folder,file,rem
 # A search result also says where it is: Graph's parentReference (its drive and folder id; the
 # folder's path only where Graph chooses to send it, which search results often lack).
 SEARCH_FIELDS = f"{CHILD_FIELDS},parentReference"
+# The small thumbnail (48x48, cropped) comes with each listing page in the same Graph call; a row
+# shows it only when Graph has one (images, PDF, Office files). Large (1920 bound) is the preview.
+THUMBNAILS = "thumbnails($select=small)"
+THUMBNAIL_SIZES = ("small", "large")
+THUMBNAIL_MAX = 8 * 1024 * 1024  # bytes of a thumbnail we pass on; Graph's large ones are far less
 SEARCH_MAX = 200  # characters of search text we send
 ID = re.compile(graph.ID_PATTERN)
 FORBIDDEN_NAME_CHARACTERS = set('"*:<>?/\\|')
@@ -372,7 +377,9 @@ class OneDrive:
     def children(self, folder: Location, *, top: int, orderby: str) -> Page:
         """The first page of a folder's children, `top` at a time, in `orderby` order."""
         query = urlencode(
-            {"$top": top, "$select": CHILD_FIELDS, "$orderby": orderby}, safe="$,", quote_via=quote
+            {"$top": top, "$select": CHILD_FIELDS, "$orderby": orderby, "$expand": THUMBNAILS},
+            safe="$,()=",
+            quote_via=quote,
         )
         return _page(_json(self._request("GET", f"{self._folder_url(folder, 'children')}?{query}")))
 
@@ -503,6 +510,27 @@ class OneDrive:
             mime,
             int(length) if length.isdigit() else None,
             _stream(upstream),
+        )
+
+    def thumbnail(self, drive_id: str | None, item_id: str, size: str) -> Download:
+        """An item's thumbnail image (small or large) streamed from Graph's pre-authenticated
+        URL, which our token never goes to; NotFound when Graph has none for the item."""
+        if size not in THUMBNAIL_SIZES:
+            raise InvalidRequest("Choose a small or large thumbnail.")
+        url = f"{self._item_url(drive_id, item_id)}/thumbnails/0/{size}/content"
+        upstream = self._request("GET", url, subject="thumbnail", stream=True)
+        if upstream.status_code in REDIRECTS:
+            upstream.close()
+            upstream = self._transfer(
+                "GET", upstream.headers.get("Location", ""), subject="thumbnail", stream=True
+            )
+        mime = upstream.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        length = upstream.headers.get("Content-Length", "")
+        if not mime.startswith("image/") or (length.isdigit() and int(length) > THUMBNAIL_MAX):
+            upstream.close()
+            raise NotFound("This item has no thumbnail.")
+        return Download(
+            "thumbnail", mime, int(length) if length.isdigit() else None, _stream(upstream)
         )
 
     def create_link(self, drive_id: str | None, item_id: str, scope: str) -> SharingLink:

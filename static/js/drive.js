@@ -96,6 +96,7 @@
         this.search();
       });
       this.picker = new FolderPicker(this);
+      this.preview = new Preview(this);
       if (root.dataset.listing) this.render(JSON.parse(root.dataset.listing), false);
       else this.load(this.current);
     }
@@ -215,6 +216,11 @@
         : null;
       const actions = el("td", { className: "drive-col-actions" });
       if (!row.folder) actions.append(el("a", { className: "button small", href: row.download }, "Download"), " ");
+      if (row.preview || row.text_preview) {
+        const data = row.text_preview ? { preview: "", text: row.text_preview } : { preview: "" };
+        actions.append(el("a", { className: "button small", href: row.preview || row.download, dataset: data },
+          "Preview"), " ");
+      }
       if (row.web_url) {
         actions.append(el("a", { className: "button small", href: row.web_url, target: "_blank", rel: "noopener" },
           "Open in Office for the web", el("span", { className: "visually-hidden" }, " (opens in a new tab)")), " ");
@@ -230,7 +236,9 @@
       );
       return el("tr", { dataset: { id: row.id, drive: row.drive, name: row.name, kind: row.kind } },
         el("td", { className: "drive-col-name" },
-          el("span", { className: `drive-icon drive-icon-${row.kind}`, "aria-hidden": "true" }), name, where),
+          row.thumbnail
+            ? el("img", { className: "drive-thumb", src: row.thumbnail, alt: "", width: 24, height: 24, loading: "lazy" })
+            : el("span", { className: `drive-icon drive-icon-${row.kind}`, "aria-hidden": "true" }), name, where),
         el("td", { className: "drive-col-by" }, row.modified_by),
         el("td", { className: "drive-col-date" }, el("time", { datetime: row.modified_iso }, row.modified)),
         el("td", { className: "drive-col-size" }, row.size),
@@ -238,6 +246,12 @@
     }
 
     onClick(event) {
+      const preview = event.target.closest("a[data-preview]");
+      if (preview && !event.ctrlKey && !event.metaKey && !event.shiftKey && event.button === 0) {
+        event.preventDefault();
+        this.preview.open(preview);
+        return;
+      }
       const link = event.target.closest("a[data-api]");
       if (link && this.root.contains(link) && !event.ctrlKey && !event.metaKey && !event.shiftKey && event.button === 0) {
         event.preventDefault();
@@ -628,6 +642,63 @@
       this.moving = true;
       this.dialog.close();
       this.panel.move(this.tr, this.withoutSort(this.here.folder), label, "fail");
+    }
+  }
+
+  // Preview: the item's large thumbnail (Graph makes one for images, PDF and Office files, at
+  // most 1920 px), or a plain-text file's text up to a cap, in a modal dialog, never a whole
+  // large file; Escape or Close returns to the button.
+  class Preview {
+    constructor(panel) {
+      this.dialog = panel.q("[data-drive-preview]");
+      this.pq = (selector) => this.dialog.querySelector(selector);
+      this.image = this.pq("[data-preview-image]");
+      this.text = this.pq("[data-preview-text]");
+      this.status = this.pq("[data-preview-status]");
+      this.opener = null;
+      this.pq("[data-preview-close]").addEventListener("click", () => this.dialog.close());
+      this.image.addEventListener("load", () => { this.status.textContent = ""; this.image.hidden = false; });
+      this.image.addEventListener("error", () => {
+        this.image.hidden = true;
+        this.status.textContent = "No preview is available for this file. Download it to see it.";
+      });
+      this.dialog.addEventListener("close", () => {
+        this.image.removeAttribute("src");
+        this.text.textContent = "";
+        if (this.opener && this.opener.isConnected) this.opener.focus();
+      });
+    }
+
+    open(link) {
+      const tr = link.closest("tr");
+      const name = tr.dataset.name;
+      this.opener = link;
+      this.pq("[data-preview-title]").textContent = `Preview of “${name}”`;
+      this.pq("[data-preview-download]").href = tr.querySelector("td.drive-col-name > a").href;
+      this.status.textContent = "Loading preview…";
+      this.image.hidden = true;
+      this.text.hidden = true;
+      this.dialog.showModal();
+      this.pq("[data-preview-close]").focus();
+      if (link.dataset.text) {
+        this.showText(link.dataset.text);
+      } else {
+        this.image.alt = `Preview of “${name}”`;
+        this.image.src = link.href;
+      }
+    }
+
+    // Plain text, at most 256 KB of it, shown as text (never as HTML).
+    async showText(url) {
+      const result = await call("GET", url);
+      if (!this.dialog.open) return;
+      if (!result.ok) {
+        this.status.textContent = result.body.error || "The preview could not be loaded.";
+        return;
+      }
+      this.text.textContent = result.body.text;
+      this.text.hidden = false;
+      this.status.textContent = "";
     }
   }
 

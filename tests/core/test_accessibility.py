@@ -52,6 +52,8 @@ NOT_PAGES = {
     "drive.api_search": "JSON for the dashlet's script (its results are audited on Home)",
     "drive.api_open": "JSON for the dashlet's script (a search result's folder)",
     "drive.download": "a redirect to the file's bytes at OneDrive",
+    "drive.thumbnail": "an image (a row's thumbnail, a Preview), audited inside Home",
+    "drive.api_preview_text": "JSON for the dashlet's script (the text Preview shows on Home)",
     "oauth.go": "a redirect of the pop-up to Microsoft's sign-in (the stand-in's page there)",
     "oauth.status": "JSON the opener polls while the pop-up is open",
 }
@@ -395,6 +397,21 @@ def _audit_user_connected(audit: Audit, page) -> None:
     page.get_by_role("dialog").get_by_role("button", name="Documents").wait_for()
     audit.check(page, "/home (Move: the folder picker)")
     page.keyboard.press("Escape")
+    page.get_by_role("link", name="Photos", exact=True).click()
+    photo = rows.filter(has_text="Whiteboard.png")
+    photo.locator("img.drive-thumb").wait_for()
+    audit.check(page, "/home (Photos: thumbnails)")
+    photo.get_by_role("link", name="Preview").click()
+    page.get_by_role("dialog").get_by_role("img").wait_for()
+    audit.check(page, "/home (Preview)")
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    page.locator("[data-drive-crumbs]").get_by_role("link", name="My Files").click()
+    page.get_by_role("link", name="Documents", exact=True).click()
+    rows.filter(has_text="Notes.txt").get_by_role("link", name="Preview").click()
+    page.get_by_role("dialog").locator("[data-preview-text]").wait_for()
+    audit.check(page, "/home (Preview of plain text)")
+    page.keyboard.press("Escape")
     page.get_by_role("link", name="Shared With Me").click()
     rows.first.wait_for()
     audit.check(page, "/home (Shared With Me)")
@@ -406,6 +423,7 @@ def _audit_user_connected(audit: Audit, page) -> None:
     audit.check(page, "/home (Search results)")
     audit.visit(page, "/drive/?q=notes", label="/drive/ (Search results)")
     audit.visit(page, "/drive/?path=Documents", label="/drive/ (Open in Office for the web)")
+    audit.visit(page, "/drive/?path=Photos", label="/drive/ (Photos: thumbnails and Preview)")
     audit.visit(page, "/drive/", label="/drive/ (My Files)")
     audit.visit(page, "/drive/?view=shared", label="/drive/ (Shared With Me)")
     audit.visit(page, "/profile/edit/external-accounts", label="/profile/edit/external-accounts")

@@ -71,6 +71,8 @@ POLICIES = {
     "drive.api_open": USER,
     "drive.api_rename": USER,
     "drive.api_move": USER,
+    "drive.thumbnail": USER,
+    "drive.api_preview_text": USER,
     # Emails (sally's message; each user's own settings)
     "emails.index": USER,
     "emails.detail": OWNER,
@@ -192,8 +194,11 @@ def world(app, auth, client, make_user, configured):  # noqa: F811
     account = db.session.scalar(select(ExternalAccount).where(ExternalAccount.user_id == sally.id))
     listing = client.get("/drive/api/children").get_json()
     file = next(row for row in listing["rows"] if not row["folder"])
+    photos = client.get("/drive/api/children", query_string={"path": "Photos"}).get_json()
+    image = next(row for row in photos["rows"] if "thumbnail" in row)
     return {
         "drive_item": {"drive": file["drive"], "item": file["id"]},
+        "drive_image": {"drive": image["drive"], "item": image["id"]},  # one with thumbnails
         "provider": "microsoft",
         "purpose": "mail",
         "tab": "external-accounts",
@@ -218,6 +223,8 @@ def _payload(url: str, method: str, values: dict) -> dict:
     """Minimal input: sally's drive item for the drive calls (query or JSON), else an empty form."""
     if not url.startswith("/drive/"):
         return {"data": {}}
+    if url.startswith("/drive/thumbnail"):
+        return {"query_string": values["drive_image"]}
     if method in ("GET", "DELETE"):
         return {"query_string": values["drive_item"]}
     return {"json": values["drive_item"]}
