@@ -1,5 +1,6 @@
 // Cloud Drive: browse My Files / Shared With Me without page reloads, Search, Load more, sort, Refresh,
-// New Folder, Upload File (one request up to 4 MiB, else in parts, with a progress bar and
+// New Folder, Upload File (one or several files, picked or dropped on the dashlet, in one queue
+// with Cancel per file; each up to 4 MiB in one request, else in parts, with a progress bar and
 // Cancel), Copy Link (for the organization, or for anyone when the admin allows it and the user
 // picks it), Rename, Move (to a folder picked in a small folder browser of the same drive) and
 // Delete. A name already taken (rename, move, upload) asks: Keep both, Replace or Cancel. A folder that fails to open while OneDrive is busy offers Try again.
@@ -81,6 +82,8 @@
       this.listing = null;
       this.current = root.dataset.children;
       this.upload = null;
+      this.queue = [];  // files waiting, uploading or done, in the order they came
+      this.asking = false;  // a name conflict is waiting for the user's answer
       // Who a Copy Link may be for, scope to label, the default first; with two the user picks.
       this.linkScopes = new Map(JSON.parse(root.dataset.linkScopes || '[["organization", ""]]'));
       this.q("[data-drive-tools]").hidden = false;
@@ -91,6 +94,11 @@
         this.createFolder(false);
       });
       this.q("[data-drive-cancel]").addEventListener("click", () => this.cancelUpload());
+      root.addEventListener("dragover", (event) => this.onDrag(event));
+      root.addEventListener("dragleave", (event) => {
+        if (!root.contains(event.relatedTarget)) root.classList.remove("drive-dropping");
+      });
+      root.addEventListener("drop", (event) => this.onDrop(event));
       this.q("[data-drive-search]").addEventListener("submit", (event) => {
         event.preventDefault();
         this.search();
@@ -408,16 +416,81 @@
 
     onFile(event) {
       const input = event.target;
-      const file = input.files && input.files[0];
+      const files = [...(input.files || [])];
       input.value = "";
-      if (file) this.uploadFile(file, "fail");
+      this.enqueue(files);
+    }
+
+    // Files dragged from the desktop onto the dashlet join the same queue as picked ones.
+    onDrag(event) {
+      if (!event.dataTransfer || ![...event.dataTransfer.types].includes("Files")) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = this.listing && this.listing.writable ? "copy" : "none";
+      this.root.classList.add("drive-dropping");
+    }
+
+    onDrop(event) {
+      if (!event.dataTransfer || !event.dataTransfer.files.length) return;
+      event.preventDefault();
+      this.root.classList.remove("drive-dropping");
+      this.enqueue([...event.dataTransfer.files]);
+    }
+
+    // --- the upload queue: one file at a time, each with its state and a Cancel button; the
+    // progress bar above shows the file being uploaded.
+
+    enqueue(files) {
+      if (!files.length) return;
+      if (!this.listing || !this.listing.writable) {
+        this.status("Files can be uploaded only into a folder of your own, not here.", "error");
+        return;
+      }
+      const list = this.q("[data-drive-queue]");
+      this.queue = this.queue.filter((entry) => {
+        if (["waiting", "uploading", "asking"].includes(entry.state)) return true;
+        entry.li.remove();
+        return false;
+      });
+      files.forEach((file) => {
+        const state = el("span", { className: "drive-queue-state" }, "Waiting");
+        const cancel = el("button", { type: "button", className: "small", "aria-label": `Cancel upload of “${file.name}”` }, "Cancel");
+        const entry = { file, conflict: "fail", state: "waiting", folder: this.listing.folder };
+        entry.li = el("li", {}, el("span", { className: "drive-queue-name" }, file.name), " ", state, " ", cancel);
+        entry.show = (text, final) => {
+          entry.state = final || entry.state;
+          state.textContent = text;
+          if (final) cancel.remove();
+        };
+        cancel.addEventListener("click", () => this.cancelEntry(entry));
+        this.queue.push(entry);
+        list.append(entry.li);
+      });
+      list.hidden = false;
+      this.pump();
+    }
+
+    pump() {
+      if (this.upload || this.asking) return;
+      const next = this.queue.find((entry) => entry.state === "waiting");
+      if (next) this.uploadFile(next.file, next.conflict, next);
+    }
+
+    cancelEntry(entry) {
+      if (entry.state === "uploading") { this.cancelUpload(); return; }
+      if (entry.state === "asking") {  // the same as Cancel in the name-taken question
+        const cancel = this.q("[data-drive-status] button[data-conflict='cancel']");
+        if (cancel && !cancel.disabled) cancel.click();
+        return;
+      }
+      if (entry.state === "waiting") entry.show("Cancelled", "cancelled");
     }
 
     // Upload one file; a name already taken asks Keep both / Replace / Cancel, then uploads
-    // again with Graph's conflictBehavior (rename or replace).
-    async uploadFile(file, conflict) {
+    // again with Graph's conflictBehavior (rename or replace); then the next file in the queue.
+    async uploadFile(file, conflict, entry) {
       if (this.upload) return;
-      this.upload = { file, xhr: null, ticket: null, cancelled: false, conflict };
+      entry.show("Uploading", "uploading");
+      this.upload = { file, xhr: null, ticket: null, cancelled: false, conflict, folder: entry.folder };
       this.q("[data-drive-cancel]").hidden = false;
       this.status("");
       this.progress(file.name, 0, file.size);
@@ -426,26 +499,49 @@
       const upload = this.upload;
       this.upload = null;
       this.q("[data-drive-cancel]").hidden = true;
-      if (upload.cancelled) { this.q("[data-drive-progress]").hidden = true; this.status(`Upload of “${file.name}” cancelled.`); return; }
+      if (upload.cancelled) {
+        this.q("[data-drive-progress]").hidden = true;
+        this.status(`Upload of “${file.name}” cancelled.`);
+        entry.show("Cancelled", "cancelled");
+        this.pump();
+        return;
+      }
       if (!result.ok) {
         this.q("[data-drive-progress]").hidden = true;
         if (result.body.conflict && conflict === "fail") {
-          this.askConflict(result.body.error, (choice) => this.uploadFile(file, choice),
-            () => this.q("[data-drive-upload]").focus());
+          this.asking = true;
+          entry.show("Name taken", "asking");
+          this.askConflict(result.body.error, (choice) => {
+            this.asking = false;
+            entry.conflict = choice;
+            this.uploadFile(file, choice, entry);
+          }, () => {
+            this.asking = false;
+            entry.show("Cancelled", "cancelled");
+            this.q("[data-drive-upload]").focus();
+            this.pump();
+          });
         } else {
+          entry.show("Failed", "failed");
           this.fail(result);
+          this.pump();
         }
         return;
       }
       this.progress(file.name, file.size, file.size);
-      if (conflict === "replace") this.dropRow(result.body.row.name, result.body.row.id);
-      this.insertRow(result.body.row);
-      this.q("[data-drive-empty]").hidden = true;
+      // Shown only while the folder it went to is still the one on screen.
+      if (this.listing && JSON.stringify(this.listing.folder) === JSON.stringify(entry.folder)) {
+        if (conflict === "replace") this.dropRow(result.body.row.name, result.body.row.id);
+        this.insertRow(result.body.row);
+        this.q("[data-drive-empty]").hidden = true;
+      }
       this.status(`Uploaded “${result.body.row.name}”.`, "success");
+      entry.show("Uploaded", "done");
+      this.pump();
     }
 
     uploadSmall(file) {
-      const params = new URLSearchParams({ ...this.listing.folder, name: file.name, conflict: this.upload.conflict });
+      const params = new URLSearchParams({ ...this.upload.folder, name: file.name, conflict: this.upload.conflict });
       return send(this.upload, "PUT", `${this.root.dataset.files}?${params}`,
         { "Content-Type": "application/octet-stream" }, file,
         (loaded) => this.progress(file.name, loaded, file.size));
@@ -453,7 +549,7 @@
 
     async uploadInParts(file) {
       const started = await call("POST", this.root.dataset.uploads,
-        { folder: this.listing.folder, name: file.name, size: file.size, conflict: this.upload.conflict });
+        { folder: this.upload.folder, name: file.name, size: file.size, conflict: this.upload.conflict });
       if (!started.ok) return started;
       const upload = this.upload;
       upload.ticket = started.body.ticket;

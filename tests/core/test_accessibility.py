@@ -412,6 +412,13 @@ def _audit_user_connected(audit: Audit, page) -> None:
     page.get_by_role("dialog").locator("[data-preview-text]").wait_for()
     audit.check(page, "/home (Preview of plain text)")
     page.keyboard.press("Escape")
+    page.locator("[data-drive-upload]").set_input_files(
+        [{"name": f"Queued {n}.txt", "mimeType": "text/plain", "buffer": b"queued"} for n in (1, 2)]
+    )
+    page.locator("[data-drive-queue] li").filter(has_text="Queued 2.txt").filter(
+        has_text="Uploaded"
+    ).wait_for()
+    audit.check(page, "/home (Upload queue: two files uploaded)")
     page.get_by_role("link", name="Shared With Me").click()
     rows.first.wait_for()
     audit.check(page, "/home (Shared With Me)")
