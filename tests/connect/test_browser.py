@@ -137,6 +137,7 @@ def stored_tokens(server, username):
 def open_create(page, server):
     page.goto(f"{server.url}/profile/edit/external-accounts")
     page.get_by_role("link", name="Create").click()
+    page.wait_for_url("**/profile/external-accounts/new")  # loaded: no load event still to come
     page.get_by_label("Application").select_option("microsoft")
 
 
