@@ -31,7 +31,7 @@ def test_needs_admin_approval_then_the_admin_consents_and_the_user_connects(live
             user_page.get_by_role("button", name="Connect").click()
         popup = popup_info.value
         popup.get_by_role("button", name="Nestor Wilke").click()
-        assert popup.get_by_role("heading", name="Need admin approval").is_visible()
+        popup.get_by_role("heading", name="Need admin approval").wait_for()
         with popup.expect_event("close"):
             popup.get_by_role(
                 "button", name="Return to the application without granting consent"
@@ -44,10 +44,10 @@ def test_needs_admin_approval_then_the_admin_consents_and_the_user_connects(live
         # The admin, on the connector page: Grant admin consent, as Isaiah (Northwind's admin).
         browser_login(page, live_ms.url, "admin", "admin-password")
         page.goto(f"{live_ms.url}/admin/connectors/microsoft")
-        assert page.get_by_text("Not granted from this CRM yet.").is_visible()
+        page.get_by_text("Not granted from this CRM yet.").wait_for()
         page.get_by_role("button", name="Grant admin consent for your organization").click()
         page.get_by_role("button", name="Isaiah Langer").click()
-        assert page.get_by_role("heading", name="Accept for your organization").is_visible()
+        page.get_by_role("heading", name="Accept for your organization").wait_for()
         page.get_by_role("button", name="Accept").click()
         page.wait_for_url("**/admin/connectors/microsoft?flow=*")
         assert "Admin consent was granted" in page.locator(".flash-success").inner_text()
@@ -68,8 +68,6 @@ def test_needs_admin_approval_then_the_admin_consents_and_the_user_connects(live
         with popup.expect_event("close"):
             popup.get_by_role("button", name="Nestor Wilke").click()
         user_page.wait_for_url("**/profile/edit/external-accounts?flow=*")
-        assert user_page.get_by_text(
-            "Microsoft account nestor@northwind.example is connected."
-        ).is_visible()
+        user_page.get_by_text("Microsoft account nestor@northwind.example is connected.").wait_for()
     finally:
         context.close()
