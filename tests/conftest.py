@@ -372,18 +372,18 @@ def live_server(tmp_path):
         yield server
 
 
-@pytest.fixture
-def live_ms(tmp_path, standin):
-    """The app under gunicorn wired to the stand-in, with the Microsoft connector configured
-    and the app registered at the stand-in (client ID and secret in STANDIN_CLIENT)."""
+@contextmanager
+def app_on_standin(folder: Path, standin: str, extra_env: dict | None = None):
+    """gunicorn wired to the stand-in (reset, no faults), the app registered there and the
+    Microsoft connector configured with STANDIN_CLIENT; `server.standin` is its URL."""
     env = {
         "MICROSOFT_AUTHORITY": standin,
         "MICROSOFT_GRAPH_URL": f"{standin}/v1.0",
-        "MAIL_ALLOWED_HOSTS": standin_mail_hosts(standin),
+        **(extra_env or {}),
     }
     requests.post(f"{standin}/_standin/reset", timeout=10)
     requests.delete(f"{standin}/_standin/faults", timeout=10)
-    with running_app(tmp_path, env) as server:
+    with running_app(folder, env) as server:
         client_id, secret = STANDIN_CLIENT
         requests.post(
             f"{standin}/_standin/clients",
@@ -408,6 +408,15 @@ def live_ms(tmp_path, standin):
                 enabled=True,
             )
             db.session.commit()
+        yield server
+
+
+@pytest.fixture
+def live_ms(tmp_path, standin):
+    """The app under gunicorn wired to the stand-in, with the Microsoft connector configured
+    and the app registered at the stand-in (client ID and secret in STANDIN_CLIENT)."""
+    extra = {"MAIL_ALLOWED_HOSTS": standin_mail_hosts(standin)}
+    with app_on_standin(tmp_path, standin, extra) as server:
         yield server
 
 

@@ -10,16 +10,14 @@ import json
 import re
 
 import pytest
-import requests
 from sqlalchemy import select
 
-from app.connect import connectors
 from app.connect.models import Credential, ExternalAccount, OAuthFlow
 from app.core import crypto
 from app.extensions import db
 from app.users import directory as users
 from app.users.models import User
-from tests.conftest import STANDIN_CLIENT, browser_login, csrf_token, running_app
+from tests.conftest import STANDIN_CLIENT, app_on_standin, browser_login, csrf_token
 
 pytestmark = pytest.mark.browser
 
@@ -46,32 +44,8 @@ def server(standin, tmp_path_factory):
     """Like `live_ms`, but once for the module: gunicorn (2 workers) on the stand-in, the
     Microsoft connector configured, the app registered at the stand-in."""
     folder = tmp_path_factory.mktemp("live_ms")
-    requests.post(f"{standin}/_standin/reset", timeout=10)
-    requests.delete(f"{standin}/_standin/faults", timeout=10)
-    env = {"MICROSOFT_AUTHORITY": standin, "MICROSOFT_GRAPH_URL": f"{standin}/v1.0"}
-    with running_app(folder, env) as live:
-        client_id, secret = STANDIN_CLIENT
-        requests.post(
-            f"{standin}/_standin/clients",
-            timeout=10,
-            json={
-                "client_id": client_id,
-                "client_secret": secret,
-                "redirect_uris": [f"{live.url}/oauth/microsoft/callback"],
-            },
-        )
+    with app_on_standin(folder, standin) as live:
         srv = Server(live, standin, folder)
-        with srv.context():
-            connectors.save(
-                None,
-                "microsoft",
-                client_id=client_id,
-                client_secret=secret,
-                single_tenant=False,
-                tenant="",
-                enabled=True,
-            )
-            db.session.commit()
         yield srv
         with srv.context():
             db.engine.dispose()

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 from playwright.sync_api import expect
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
@@ -23,10 +22,9 @@ from app.mail.models import MailAccount
 from tests.conftest import (
     REQUIRE_BROWSER,
     ROOT,
-    STANDIN_CLIENT,
+    app_on_standin,
     browser_login,
     missing,
-    running_app,
 )
 from tests.connect.conftest import ADELE, MEGAN, sign_in_at_standin
 
@@ -152,46 +150,22 @@ def axe_source() -> str:
 def site(tmp_path_factory, standin):
     """gunicorn wired to the stand-in, the Microsoft connector configured; a user (sally, with
     e-mails), a second user (nora) and an admin."""
-    requests.post(f"{standin}/_standin/reset", timeout=TIMEOUT)
-    requests.delete(f"{standin}/_standin/faults", timeout=TIMEOUT)
-    env = {"MICROSOFT_AUTHORITY": standin, "MICROSOFT_GRAPH_URL": f"{standin}/v1.0"}
-    with running_app(tmp_path_factory.mktemp("a11y-live"), env) as server:
-        client_id, secret = STANDIN_CLIENT
-        requests.post(
-            f"{standin}/_standin/clients",
-            timeout=TIMEOUT,
-            json={
-                "client_id": client_id,
-                "client_secret": secret,
-                "redirect_uris": [f"{server.url}/oauth/microsoft/callback"],
-            },
-        )
+    with app_on_standin(tmp_path_factory.mktemp("a11y-live"), standin) as server:
         site = Site(server, standin)
         with server.db() as app:
-            from app.connect import connectors
             from app.core.shell import shell
 
-            _seed(site, client_id, secret)
+            _seed(site)
             site.tabs = [tab.slug for tab in shell(app).tabs]
             site.providers = [provider.name for provider in connectors.every()]
         yield site
 
 
-def _seed(site: Site, client_id: str, secret: str) -> None:
-    """The connector, the users and sally's e-mails (one page and a bit, so the pager shows)."""
-    from app.connect import connectors
+def _seed(site: Site) -> None:
+    """The users and sally's e-mails (one page and a bit, so the pager shows)."""
     from app.mail.models import MailAttachment, MailMessage
     from app.users import directory as users
 
-    connectors.save(
-        None,
-        "microsoft",
-        client_id=client_id,
-        client_secret=secret,
-        single_tenant=False,
-        tenant="",
-        enabled=True,
-    )
     sally = users.create_user(
         None,
         "sally",

@@ -12,7 +12,7 @@ import requests
 from playwright.sync_api import expect
 
 from app.extensions import db
-from tests.conftest import STANDIN_CLIENT, browser_login, csrf_token, running_app
+from tests.conftest import app_on_standin, browser_login, csrf_token
 from tests.connect.conftest import ADELE, sign_in_at_standin
 
 pytestmark = pytest.mark.browser
@@ -45,34 +45,10 @@ def connect_over_http(base: str, username: str, password: str, oid: str) -> None
 @pytest.fixture(scope="module")
 def live_drive(tmp_path_factory, standin):
     """gunicorn wired to the stand-in; sally's Microsoft account (Adele) is connected."""
-    requests.post(f"{standin}/_standin/reset", timeout=TIMEOUT)
-    requests.delete(f"{standin}/_standin/faults", timeout=TIMEOUT)
-    env = {"MICROSOFT_AUTHORITY": standin, "MICROSOFT_GRAPH_URL": f"{standin}/v1.0"}
-    with running_app(tmp_path_factory.mktemp("drive-live"), env) as server:
-        client_id, secret = STANDIN_CLIENT
-        requests.post(
-            f"{standin}/_standin/clients",
-            timeout=TIMEOUT,
-            json={
-                "client_id": client_id,
-                "client_secret": secret,
-                "redirect_uris": [f"{server.url}/oauth/microsoft/callback"],
-            },
-        )
+    with app_on_standin(tmp_path_factory.mktemp("drive-live"), standin) as server:
         with server.app().app_context():
-            from app.connect import connectors
             from app.users import directory as users
 
-            connectors.save(
-                None,
-                "microsoft",
-                client_id=client_id,
-                client_secret=secret,
-                single_tenant=False,
-                tenant="",
-                enabled=True,
-            )
-            db.session.commit()
             users.create_user(
                 None,
                 "sally",
@@ -84,7 +60,6 @@ def live_drive(tmp_path_factory, standin):
             db.session.commit()
             db.engine.dispose()
         connect_over_http(server.url, "sally", "sally-password", ADELE)
-        server.standin = standin
         yield server
 
 
