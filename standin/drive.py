@@ -538,8 +538,9 @@ def _offset(drive: Drive, folder: Item, order: str) -> int:
     return int(parts[3])
 
 
-def _next_link(target: Target, folder: Item, offset: int, order: str) -> str:
-    token = DRIVES.sign("s", target.drive.id, folder.id, offset, order)
+def _paging(target: Target, token: str) -> tuple[str, str]:
+    """The parts of a nextLink: the drive's path, and this request's query with `token` as its
+    `$skiptoken` (every other option kept, as Graph does)."""
     owner = "me/drive" if target.via is None else f"drives/{quote(target.drive.id, safe='!')}"
     params = [
         (key, value)
@@ -548,6 +549,11 @@ def _next_link(target: Target, folder: Item, offset: int, order: str) -> str:
     ]
     params.append(("$skiptoken", token))
     query = "&".join(f"{quote(k, safe='$@')}={quote(v, safe=SAFE_QUERY)}" for k, v in params)
+    return owner, query
+
+
+def _next_link(target: Target, folder: Item, offset: int, order: str) -> str:
+    owner, query = _paging(target, DRIVES.sign("s", target.drive.id, folder.id, offset, order))
     return f"{base_url()}/v1.0/{owner}/items/{quote(folder.id, safe='!')}/children?{query}"
 
 
@@ -621,14 +627,7 @@ def _search(caller: Caller, target: Target, text: str) -> Response:
     body = {"@odata.context": f"{base_url()}/v1.0/$metadata#Collection(driveItem)", "value": value}
     if offset + top < len(found):
         token = DRIVES.sign("q", target.drive.id, folder.id, offset + top, text)
-        owner = "me/drive" if target.via is None else f"drives/{quote(target.drive.id, safe='!')}"
-        params = [
-            (key, value)
-            for key, value in request.args.items(multi=True)
-            if key.lstrip("$") != "skiptoken"
-        ]
-        params.append(("$skiptoken", token))
-        query = "&".join(f"{quote(k, safe='$@')}={quote(v, safe=SAFE_QUERY)}" for k, v in params)
+        owner, query = _paging(target, token)
         literal = quote(text.replace("'", "''"), safe="")
         body["@odata.nextLink"] = (
             f"{base_url()}/v1.0/{owner}/items/{quote(folder.id, safe='!')}"
