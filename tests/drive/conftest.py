@@ -7,6 +7,26 @@ from tests.connect.conftest import configured, connect, ms  # noqa: F401  (fixtu
 
 GRAPH_PREFIX = "graph."
 # For tests that only exercise Graph through the app: the database plays no part in them.
+API = "/drive/api"
+
+
+def children(client, **params) -> dict:
+    """A listing from the dashlet's API (it must answer 200)."""
+    response = client.get(f"{API}/children", query_string=params)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def names(listing: dict) -> list[str]:
+    """The names of a listing's rows, in order."""
+    return [row["name"] for row in listing["rows"]]
+
+
+def row_named(listing: dict, name: str) -> dict:
+    """The row of that name in a listing."""
+    return next(row for row in listing["rows"] if row["name"] == name)
+
+
 SQLITE_ONLY = pytest.mark.parametrize(
     "database_url", [pytest.param("sqlite", id="sqlite")], indirect=True
 )

@@ -18,27 +18,12 @@ from app.microsoft import onedrive as graph
 from app.users.models import User
 from tests.conftest import count_statements
 from tests.connect.conftest import ADELE, MEGAN, connect
-from tests.drive.conftest import SQLITE_ONLY
+from tests.drive.conftest import API, SQLITE_ONLY, children, names, row_named
 
-API = "/drive/api"
 JSON = {"Accept": "application/json"}
 OCTET = {"Content-Type": "application/octet-stream"}
 PART = 6 * 320 * 1024  # a part size the test chooses: a multiple of 320 KiB
 PAT = "00000000-0000-0000-0000-0000000ba700"  # the stand-in's personal Microsoft account
-
-
-def names(listing: dict) -> list[str]:
-    return [row["name"] for row in listing["rows"]]
-
-
-def children(client, **params) -> dict:
-    response = client.get(f"{API}/children", query_string=params)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()
-
-
-def row_named(listing: dict, name: str) -> dict:
-    return next(row for row in listing["rows"] if row["name"] == name)
 
 
 def account(username="sally") -> ExternalAccount:

@@ -6,25 +6,13 @@ import re
 import requests
 
 from app.drive.cloud_drive import _office_url
-from tests.drive.conftest import SQLITE_ONLY
-
-API = "/drive/api"
-
-
-def listing(client, **params) -> dict:
-    response = client.get(f"{API}/children", query_string=params)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()
-
-
-def row_named(rows: dict, name: str) -> dict:
-    return next(row for row in rows["rows"] if row["name"] == name)
+from tests.drive.conftest import API, SQLITE_ONLY, children, row_named
 
 
 @SQLITE_ONLY
 def test_office_files_and_pdfs_link_to_their_web_url(sally, ms, graph_calls):
     graph_calls.reset()
-    documents = listing(sally, path="Documents")
+    documents = children(sally, path="Documents")
     assert graph_calls.since() == {"graph.drive.list_children": 1}
     report = row_named(documents, "Quarterly report.docx")
     assert report["web_url"].startswith(f"{ms.base}/_onedrive/")
@@ -32,8 +20,8 @@ def test_office_files_and_pdfs_link_to_their_web_url(sally, ms, graph_calls):
     assert page.status_code == 200 and "<title>Quarterly report.docx - OneDrive" in page.text
     for name in ("Notes.txt", "Budget 2024.csv"):
         assert "web_url" not in row_named(documents, name)
-    assert "web_url" not in row_named(listing(sally), "Documents")  # folders open here
-    proposal = row_named(listing(sally, path="Proposals"), "Acme proposal.pdf")
+    assert "web_url" not in row_named(children(sally), "Documents")  # folders open here
+    proposal = row_named(children(sally, path="Proposals"), "Acme proposal.pdf")
     assert proposal["web_url"].startswith(f"{ms.base}/_onedrive/")
     found = sally.get(f"{API}/search", query_string={"q": "quarterly"}).get_json()
     assert row_named(found, "Quarterly report.docx")["web_url"] == report["web_url"]
@@ -41,7 +29,7 @@ def test_office_files_and_pdfs_link_to_their_web_url(sally, ms, graph_calls):
 
 @SQLITE_ONLY
 def test_shared_office_files_link_too(sally, ms):
-    shared = listing(sally, view="shared")
+    shared = children(sally, view="shared")
     proposals = row_named(shared, "Proposals")
     inside = sally.get(proposals["api"]).get_json()
     assert row_named(inside, "Acme proposal.pdf")["web_url"].startswith(f"{ms.base}/_onedrive/")

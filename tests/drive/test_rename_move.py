@@ -4,24 +4,9 @@ both, replace or cancel, uploads that ask the same, and every Graph failure as a
 
 import time
 
-from tests.drive.conftest import SQLITE_ONLY
+from tests.drive.conftest import API, SQLITE_ONLY, children, names, row_named
 
-API = "/drive/api"
 OCTET = {"Content-Type": "application/octet-stream"}
-
-
-def children(client, **params) -> dict:
-    response = client.get(f"{API}/children", query_string=params)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()
-
-
-def names(listing: dict) -> list[str]:
-    return [row["name"] for row in listing["rows"]]
-
-
-def row_named(listing: dict, name: str) -> dict:
-    return next(row for row in listing["rows"] if row["name"] == name)
 
 
 def item_id(client, name: str, **folder) -> str:

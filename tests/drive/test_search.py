@@ -9,23 +9,13 @@ from urllib.parse import parse_qs, urlsplit
 from app.drive import presenters
 from app.drive.cloud_drive import MINE, Folder, Place, _result
 from tests.connect.conftest import ADELE
-from tests.drive.conftest import SQLITE_ONLY
-
-API = "/drive/api"
+from tests.drive.conftest import API, SQLITE_ONLY, names, row_named
 
 
 def search(client, q: str, **params) -> dict:
     response = client.get(f"{API}/search", query_string={"q": q, **params})
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_json()
-
-
-def names(listing: dict) -> list[str]:
-    return [row["name"] for row in listing["rows"]]
-
-
-def row_named(listing: dict, name: str) -> dict:
-    return next(row for row in listing["rows"] if row["name"] == name)
 
 
 @SQLITE_ONLY

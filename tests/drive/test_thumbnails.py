@@ -6,19 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from app.drive import cloud_drive
 from app.microsoft import onedrive
-from tests.drive.conftest import SQLITE_ONLY
-
-API = "/drive/api"
-
-
-def listing(client, **params) -> dict:
-    response = client.get(f"{API}/children", query_string=params)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()
-
-
-def row_named(rows: dict, name: str) -> dict:
-    return next(row for row in rows["rows"] if row["name"] == name)
+from tests.drive.conftest import API, SQLITE_ONLY, children, row_named
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -37,7 +25,7 @@ def test_thumbnails_come_with_the_page_in_one_graph_call(sally, ms, graph_calls,
     send = onedrive._send
     monkeypatch.setattr(onedrive, "_send", recording_send)
     graph_calls.reset()
-    photos = listing(sally, path="Photos")
+    photos = children(sally, path="Photos")
     assert graph_calls.since() == {"graph.drive.list_children": 1}
     [url] = urls
     assert parse_qs(urlsplit(url).query)["$expand"] == ["thumbnails($select=small)"]
@@ -47,17 +35,17 @@ def test_thumbnails_come_with_the_page_in_one_graph_call(sally, ms, graph_calls,
     assert photo["preview"].endswith("&size=large")
     text = str(photos)
     assert ms.base not in text and "_thumbnail" not in text  # Graph's URLs stay on the server
-    documents = listing(sally, path="Documents")
+    documents = children(sally, path="Documents")
     assert "thumbnail" in row_named(documents, "Quarterly report.docx")
     for name in ("Notes.txt", "Budget 2024.csv"):
         assert "thumbnail" not in row_named(documents, name)
         assert "preview" not in row_named(documents, name)
-    assert "thumbnail" not in row_named(listing(sally), "Photos")  # folders show their icon
+    assert "thumbnail" not in row_named(children(sally), "Photos")  # folders show their icon
 
 
 @SQLITE_ONLY
 def test_a_thumbnail_is_streamed_by_the_app(sally, graph_calls):
-    photo = row_named(listing(sally, path="Photos"), "Whiteboard.png")
+    photo = row_named(children(sally, path="Photos"), "Whiteboard.png")
     graph_calls.reset()
     small = sally.get(photo["thumbnail"])
     assert small.status_code == 200 and small.mimetype == "image/png"
@@ -72,14 +60,14 @@ def test_a_thumbnail_is_streamed_by_the_app(sally, graph_calls):
 
 @SQLITE_ONLY
 def test_thumbnail_failures_are_clear(sally, ms):
-    notes = row_named(listing(sally, path="Documents"), "Notes.txt")
+    notes = row_named(children(sally, path="Documents"), "Notes.txt")
     item = {"item": notes["id"]}
     missing = sally.get("/drive/thumbnail", query_string={**item, "size": "small"})
     assert missing.status_code == 404 and "Thumbnail not found." in missing.get_data(as_text=True)
     wrong = sally.get("/drive/thumbnail", query_string={**item, "size": "source"})
     assert wrong.status_code == 400
     assert "Choose a small or large thumbnail." in wrong.get_data(as_text=True)
-    photo = row_named(listing(sally, path="Photos"), "Whiteboard.png")
+    photo = row_named(children(sally, path="Photos"), "Whiteboard.png")
     ms.fault("graph", "429", count=1, retry_after=30)
     busy = sally.get(photo["thumbnail"])
     assert busy.status_code == 503 and busy.headers["Retry-After"] == "30"
@@ -101,7 +89,7 @@ def test_full_page_rows_show_the_thumbnail_and_preview_without_script(sally):
 
 @SQLITE_ONLY
 def test_plain_text_is_previewed_as_text(sally):
-    documents = listing(sally, path="Documents")
+    documents = children(sally, path="Documents")
     notes = row_named(documents, "Notes.txt")
     assert notes["text_preview"].startswith("/drive/api/preview-text?item=")
     assert "text_preview" not in row_named(documents, "Quarterly report.docx")  # its thumbnail
