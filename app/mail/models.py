@@ -6,10 +6,13 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
     false,
@@ -27,6 +30,8 @@ EXCHANGE_ONLINE = "exchange_online"
 OTHER = "other"
 SSL, STARTTLS, NONE = "ssl", "starttls", "none"
 SEND_SMTP, SEND_GRAPH = "smtp", "graph"
+# Who sees an inbound mailbox's mail: every user, or the users chosen on its page.
+VISIBLE_TO_ALL, VISIBLE_TO_CHOSEN = "all", "chosen"
 
 SENDING, SENT, FAILED, RECEIVED = "sending", "sent", "failed", "received"
 OUTBOUND, INBOUND = "outbound", "inbound"
@@ -39,6 +44,18 @@ AUTHORIZATION_LABELS = {
 }
 
 
+mail_account_viewers = Table(
+    "mail_account_viewers",
+    db.metadata,
+    Column(
+        "mail_account_id",
+        ForeignKey("mail_accounts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
 class MailAccount(Authorization, db.Model):
     """One mailbox the CRM sends from and/or imports: server settings, and the Outlook
     (SMTP.Send + IMAP) authorization whose tokens are its own `credential` (purpose "mail")."""
@@ -48,8 +65,16 @@ class MailAccount(Authorization, db.Model):
     STATUS_LABELS = AUTHORIZATION_LABELS
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    slot: Mapped[str] = mapped_column(String(40), unique=True)  # user-<id> | system | group
+    slot: Mapped[str] = mapped_column(String(40), unique=True)  # user-<id> | system | group…
     role: Mapped[str] = mapped_column(String(16))
+    # An inbound (group) mailbox's name in Admin > Inbound Email and the Emails list's filter.
+    name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # A shared mailbox (support@…) this account signs in to with a delegate's authorization;
+    # empty for a mailbox that is the authorized user's own.
+    shared_address: Mapped[str] = mapped_column(String(254), default="", server_default="")
+    visibility: Mapped[str] = mapped_column(
+        String(10), default=VISIBLE_TO_ALL, server_default=VISIBLE_TO_ALL
+    )
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
     )
@@ -80,6 +105,14 @@ class MailAccount(Authorization, db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     user = relationship("User", foreign_keys=[user_id])
+    viewers = relationship("User", secondary=mail_account_viewers, order_by="User.id")
+    sync_states = relationship(
+        "MailSyncState",
+        back_populates="account",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="MailSyncState.id",
+    )
     credential = relationship(
         "Credential",
         back_populates="mail_account",
@@ -178,6 +211,8 @@ class MailMessage(db.Model):
     imap_uidvalidity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     imap_uid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     dedupe_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The import keeps at most MAIL_MAX_BODY_BYTES of a body's text; True when it cut one.
+    body_truncated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -197,8 +232,26 @@ class MailMessage(db.Model):
         return MESSAGE_STATUS_LABELS.get(self.status, self.status)
 
 
+class MailSyncState(db.Model):
+    """Where the import of one folder of a mailbox stands: its UIDVALIDITY and the last UID
+    imported (a new UIDVALIDITY starts the folder over, de-duplicated by Message-ID)."""
+
+    __tablename__ = "mail_sync_states"
+    __table_args__ = (UniqueConstraint("account_id", "folder", name="uq_mail_sync_state_folder"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("mail_accounts.id", ondelete="CASCADE"))
+    folder: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+    account = relationship("MailAccount", back_populates="sync_states")
+
+
 class MailAttachment(db.Model):
-    """The name, type and size of an imported message's attachment (not its bytes)."""
+    """An attachment of a message. An imported one is its name, type, size and where it sits
+    in the message on the server (`imap_section`, fetched on demand, never copied here); one
+    written in Compose keeps its bytes (`content`) with the message until it is sent."""
 
     __tablename__ = "mail_attachments"
 
@@ -209,5 +262,9 @@ class MailAttachment(db.Model):
     filename: Mapped[str] = mapped_column(String(255), default="")
     content_type: Mapped[str] = mapped_column(String(127), default="")
     size: Mapped[int] = mapped_column(Integer, default=0)
+    imap_section: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # The part's Content-Transfer-Encoding on the server (base64, quoted-printable…).
+    encoding: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
 
     message = relationship("MailMessage", back_populates="attachments")
