@@ -134,6 +134,12 @@ class MailAccount(Authorization, db.Model):
         return self.email_provider == EXCHANGE_ONLINE
 
     @property
+    def mailbox_address(self) -> str:
+        """The mailbox IMAP signs in to (XOAUTH2 `user=`): a shared mailbox's own address,
+        signed in with its delegate's token, else the authorized account's."""
+        return self.shared_address or self.authorized_email
+
+    @property
     def sends_via_graph(self) -> bool:
         """Outbound goes through Microsoft Graph sendMail instead of SMTP."""
         return self.uses_oauth and self.send_via == SEND_GRAPH
