@@ -613,7 +613,7 @@ def _search(caller: Caller, target: Target, text: str) -> Response:
         if words and all(word in item.name.casefold() for word in words)
     ]
     offset = _search_offset(target.drive, folder, text)
-    render = Render(target.drive, caller.oid, select)
+    render = Render(target.drive, caller.oid, select, _expand())
     value = []
     for item in found[offset : offset + top]:
         data = render.item(item)

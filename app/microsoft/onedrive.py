@@ -385,13 +385,18 @@ class OneDrive:
 
     def search(self, folder: Location, text: str, *, top: int) -> Page:
         """The first page of items below `folder` (the whole drive from its root) whose name,
-        metadata or content match `text`: Graph's `search(q='...')`, one call."""
+        metadata or content match `text`: Graph's `search(q='...')`, one call, with the small
+        thumbnails expanded as in a listing."""
         text = " ".join((text or "").split())[:SEARCH_MAX]
         if not text:
             raise InvalidRequest("Type what to search for.")
         literal = quote(text.replace("'", "''"), safe="")  # an OData string: ' doubled
         base = self._item_url(folder.drive_id, folder.item_id)
-        query = urlencode({"$top": top, "$select": SEARCH_FIELDS}, safe="$,", quote_via=quote)
+        query = urlencode(
+            {"$top": top, "$select": SEARCH_FIELDS, "$expand": THUMBNAILS},
+            safe="$,()=",
+            quote_via=quote,
+        )
         return _page(_json(self._request("GET", f"{base}/search(q='{literal}')?{query}")))
 
     def shared_with_me(self) -> Page:

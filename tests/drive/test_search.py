@@ -34,6 +34,19 @@ def test_a_page_of_results_costs_one_graph_call(sally, graph_calls):
 
 
 @SQLITE_ONLY
+def test_results_show_thumbnails_from_the_same_graph_call(sally, graph_calls):
+    graph_calls.reset()
+    found = search(sally, "png")
+    assert graph_calls.since() == {"graph.drive.search": 1}
+    photo = row_named(found, "Whiteboard.png")
+    assert photo["thumbnail"].startswith("/drive/thumbnail?item=")
+    assert photo["preview"].endswith("&size=large")
+    graph_calls.reset()
+    assert sally.get(photo["thumbnail"]).mimetype == "image/png"
+    assert graph_calls.since() == {"graph.drive.thumbnail": 1}
+
+
+@SQLITE_ONLY
 def test_a_results_folder_opens_at_its_path(sally, graph_calls):
     report = row_named(search(sally, "quarterly"), "Quarterly report.docx")
     graph_calls.reset()
