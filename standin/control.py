@@ -12,12 +12,17 @@ Tenant-wide (admin) consents: ``GET /admin-consents``, ``POST /admin-consents``
 ``{"client_id", "tenant", "scopes"}``, ``DELETE /admin-consents`` ``{"client_id", "tenant"}``.
 
 Signing key rollover: ``POST /keys/rotate`` (a new key signs; the JWKS lists both until reset).
+
+SharePoint: ``GET /sites`` (every site with its libraries and followers), ``POST /sites``
+``{"tenant", "count", "prefix", "followers"}`` (more sites, each with a Documents library),
+``DELETE /sites/{site-id}`` (the site and its libraries are gone: Graph answers 404).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from ipaddress import ip_address
+from time import time
 
 from flask import Blueprint, Response, abort, request
 
@@ -26,6 +31,7 @@ from .drive_store import DRIVES, DriveError, check_name
 from .keys import key_ring
 from .responses import json_response
 from .scopes import ScopeError, full_scope, parse_admin_scopes, token_scopes
+from .sites import SITES
 from .store import GRAPH, OUTLOOK, STORE, Fault
 
 bp = Blueprint("control", __name__, url_prefix="/_standin")
@@ -455,3 +461,59 @@ def drive_share() -> Response:
         },
         201,
     )
+
+
+def _site_row(site) -> dict:
+    return {
+        "id": site.id,
+        "name": site.name,
+        "display_name": site.display_name,
+        "tenant": site.tenant,
+        "followers": sorted(site.followers),
+        "libraries": [{"id": d.id, "name": d.name} for d in SITES.libraries(site)],
+    }
+
+
+@bp.get("/sites")
+def sites() -> Response:
+    """Every SharePoint site, with its libraries (drive ids) and followers."""
+    with DRIVES.lock:
+        rows = [_site_row(site) for site in SITES.sites.values()]
+    return json_response({"sites": rows})
+
+
+@bp.post("/sites")
+def add_sites() -> Response:
+    """Add ``count`` sites named ``{prefix} 001``... to a tenant, each with a Documents
+    library, followed by the accounts in ``followers`` (oids)."""
+    body = _body()
+    tenant = STORE.find_tenant(str(body.get("tenant") or ""))
+    followers = body.get("followers") or []
+    try:
+        count = _count(body, "count")
+        prefix = check_name(str(body.get("prefix") or "Site"))
+        if not isinstance(followers, list) or not set(followers) <= set(STORE.accounts):
+            raise ValueError("followers must be a list of known oids")
+    except (ValueError, DriveError) as exc:
+        return _bad(str(exc))
+    if tenant is None:
+        return _bad("need tenant, a known GUID or domain")
+    with DRIVES.lock:
+        added = []
+        for number in range(1, count + 1):
+            shown = f"{prefix} {number:03d}"
+            owner = followers[0] if followers else ""
+            site = SITES.add(shown.replace(" ", ""), shown, "", tenant.tid, owner, when=time())
+            site.followers.update(followers)
+            added.append(_site_row(site))
+    return json_response({"sites": added}, 201)
+
+
+@bp.delete("/sites/<site_id>")
+def delete_site(site_id: str) -> Response:
+    """Delete a site: it, its libraries and their items answer 404 itemNotFound from now on."""
+    with DRIVES.lock:
+        deleted = SITES.delete(site_id)
+    if not deleted:
+        return json_response({"error": f"no site {site_id!r}"}, 404)
+    return json_response({"deleted": site_id})

@@ -351,7 +351,7 @@ class Render:
         return {
             "id": self.drive.id,
             "driveType": self.drive.drive_type,
-            "name": "OneDrive",
+            "name": self.drive.name,
             "description": "",
             "createdDateTime": iso(self.drive.created),
             "lastModifiedDateTime": iso(self.drive.root.modified),
@@ -882,8 +882,8 @@ def drive(drive_id: str | None = None) -> Response:
     caller = _begin("drive")
     with DRIVES.lock:
         target_drive = _drive(caller, drive_id)
-        if target_drive.owner != caller.oid:
-            raise not_found()
+        if DRIVES.roles_for(target_drive, target_drive.root, caller.oid) is None:
+            raise not_found()  # another account's drive; a site's library for its members
         body = Render(target_drive, caller.oid).drive_json()
     return _json(200, {"@odata.context": f"{base_url()}/v1.0/$metadata#drives/$entity", **body})
 

@@ -148,6 +148,10 @@ class Drive:
     items: dict[str, Item] = field(default_factory=dict)
     root_id: str = ""
     seq: int = ROOT_SEQ
+    # A SharePoint document library: its name, its site and the tenant whose members use it.
+    name: str = "OneDrive"
+    site_id: str | None = None
+    tenant: str | None = None
 
     @property
     def root(self) -> Item:
@@ -391,6 +395,7 @@ class Drives:
         """Back to the seed: each demo account's demo drive plus the seed shares."""
         with self.lock:
             self.drives: dict[str, Drive] = {}
+            self.libraries: dict[str, Drive] = {}  # SharePoint document libraries, by id
             self.shares: list[Share] = []
             self.links: dict[str, Link] = {}
             self.sessions: dict[str, UploadSession] = {}
@@ -428,12 +433,19 @@ class Drives:
     def drive_by_id(self, drive_id: str) -> Drive | None:
         """A drive by its id (case-insensitive, as Graph treats drive ids)."""
         wanted = drive_id.lower()
-        return next((d for d in self.drives.values() if d.id.lower() == wanted), None)
+        found = self.libraries.get(drive_id)
+        if found is not None:
+            return found
+        every = (*self.drives.values(), *self.libraries.values())
+        return next((d for d in every if d.id.lower() == wanted), None)
 
     def roles_for(self, drive: Drive, item: Item, oid: str) -> set[str] | None:
         """What ``oid`` may do with ``item``: None (no access), {"read"} or {"read","write"}."""
         if drive.owner == oid:
             return {"read", "write"}
+        if drive.site_id is not None:  # a site's library: every member of its tenant edits it
+            account = STORE.accounts.get(oid)
+            return {"read", "write"} if account and account.tid == drive.tenant else None
         ids = {a.id for a in drive.ancestors(item)}
         roles: set[str] = set()
         for share in self.shares:

@@ -27,6 +27,7 @@ _WORDS = {
     "Files.Read.All": "Read all files that you have access to",
     "Files.ReadWrite": "Have full access to your files",
     "Files.ReadWrite.All": "Have full access to all files you have access to",
+    "Sites.Read.All": "Read items in all site collections",
     "Mail.Send": "Send mail as you",
     "SMTP.Send": "Send email from your mailbox using SMTP AUTH",
     ".default": "All permissions the app is already configured for",

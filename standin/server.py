@@ -10,7 +10,7 @@ from collections.abc import Callable
 from flask import Flask
 from werkzeug.serving import make_server
 
-from . import admin_consent, control, drive, graph, identity, mail, token_endpoint
+from . import admin_consent, control, drive, graph, identity, mail, sites, token_endpoint
 from .keys import signing_key
 
 
@@ -29,6 +29,7 @@ def create_standin_app(base_url_hint: str | None = None) -> Flask:
         graph.oidc_bp,
         drive.bp,
         drive.transfer_bp,
+        sites.bp,
         control.bp,
         mail.bp,
         mail.graph_bp,
