@@ -52,6 +52,27 @@ class Config:
     MAIL_ALLOWED_HOSTS = os.environ.get("MAIL_ALLOWED_HOSTS", "")
     # Send Test Email, Test and Check now, per user (Flask-Limiter's notation).
     MAIL_TEST_RATE_LIMIT = os.environ.get("MAIL_TEST_RATE_LIMIT", "10 per minute")
+    # Background jobs (app/jobs). With PostgreSQL they run on procrastinate's workers
+    # (`flask worker`); with SQLite cron runs them inline. Crons: 5 fields, or 6 with seconds.
+    JOBS_SYNC_CRON = os.environ.get("JOBS_SYNC_CRON", "*/5 * * * *")
+    JOBS_ALERTS_CRON = os.environ.get("JOBS_ALERTS_CRON", "*/5 * * * *")
+    JOBS_TOKENS_CRON = os.environ.get("JOBS_TOKENS_CRON", "17 3 * * *")
+    JOBS_RECOVER_CRON = os.environ.get("JOBS_RECOVER_CRON", "* * * * * */30")
+    JOBS_TOKEN_IDLE_DAYS = int(os.environ.get("JOBS_TOKEN_IDLE_DAYS", "60"))
+    JOBS_WORKER_CONCURRENCY = int(os.environ.get("JOBS_WORKER_CONCURRENCY", "4"))
+    # Concurrent IMAP connections per tenant across all workers (0: no cap), and how long a
+    # sync waits when its tenant has none free.
+    JOBS_IMAP_PER_TENANT = int(os.environ.get("JOBS_IMAP_PER_TENANT", "16"))
+    JOBS_TENANT_BUSY_SECONDS = int(os.environ.get("JOBS_TENANT_BUSY_SECONDS", "15"))
+    # Retries: base * 2**attempt seconds (capped), never before a server's Retry-After.
+    JOBS_MAX_ATTEMPTS = int(os.environ.get("JOBS_MAX_ATTEMPTS", "5"))
+    JOBS_RETRY_BASE_SECONDS = int(os.environ.get("JOBS_RETRY_BASE_SECONDS", "30"))
+    JOBS_RETRY_MAX_SECONDS = int(os.environ.get("JOBS_RETRY_MAX_SECONDS", "1800"))
+    # A worker beats every HEARTBEAT seconds; one silent for STALLED seconds is dead, and its
+    # running jobs go back to the queue.
+    JOBS_HEARTBEAT_SECONDS = float(os.environ.get("JOBS_HEARTBEAT_SECONDS", "10"))
+    JOBS_STALLED_SECONDS = float(os.environ.get("JOBS_STALLED_SECONDS", "30"))
+    JOBS_DELETE_SUCCEEDED = _env_flag("JOBS_DELETE_SUCCEEDED", True)
     # Where Flask-Limiter counts: memory (per worker) unless an operator names a shared store.
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     # Shown in the connector form when the authority is the local stand-in.

@@ -112,7 +112,7 @@ def register_extensions(app: Flask) -> None:
 def register_areas(app: Flask) -> None:
     """The shell first (the others add to it), the providers users may connect to, then each
     area; the admin area last, since it hangs the other areas' admin pages on its blueprint."""
-    from app import admin, alerts, connect, drive, mail, users
+    from app import admin, alerts, connect, drive, jobs, mail, users
     from app.connect import provider
     from app.core import errors, routes, security, shell, times
     from app.microsoft.identity import MicrosoftProvider
@@ -123,5 +123,5 @@ def register_areas(app: Flask) -> None:
     errors.init_app(app)
     security.init_app(app)
     app.register_blueprint(routes.bp)
-    for area in (users, connect, drive, mail, alerts, admin):
+    for area in (users, connect, drive, mail, alerts, jobs, admin):
         area.init_app(app)

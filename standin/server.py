@@ -10,7 +10,17 @@ from collections.abc import Callable
 from flask import Flask
 from werkzeug.serving import make_server
 
-from . import admin_consent, control, drive, graph, identity, mail, sites, token_endpoint
+from . import (
+    admin_consent,
+    control,
+    drive,
+    graph,
+    identity,
+    imap_proxy,
+    mail,
+    sites,
+    token_endpoint,
+)
 from .keys import signing_key
 
 
@@ -33,6 +43,7 @@ def create_standin_app(base_url_hint: str | None = None) -> Flask:
         control.bp,
         mail.bp,
         mail.graph_bp,
+        imap_proxy.bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -1,7 +1,10 @@
 """`flask mail fetch`: import new messages of every mailbox whose import is on (for cron)."""
 
 import click
+from flask import current_app
 
+from app.extensions import db
+from app.jobs import functions as jobs
 from app.mail import bp
 from app.mail import importing as mail_import
 from app.mail.transport import MailError
@@ -30,25 +33,64 @@ class _Bar(mail_import.Progress):
 
 
 @bp.cli.command("fetch")
-def fetch():
+@click.option(
+    "--inline", is_flag=True, help="Import here, one mailbox after another (SQLite: always)."
+)
+@click.option("--wait", is_flag=True, help="With the task queue: wait until the syncs are done.")
+@click.option("--timeout", default=3600, show_default=True, help="Seconds --wait waits at most.")
+def fetch(inline, wait, timeout):
     """Import new messages of each mailbox with Import into Emails on, incrementally
-    (UIDVALIDITY/UID); exit 1 when one of them could not be imported."""
+    (UIDVALIDITY/UID). With PostgreSQL: queue one sync job per mailbox for the workers and
+    return; exit 1 when one of them could not be imported (inline, or --wait)."""
+    from app.jobs import queue
+
     accounts = mail_import.inbound_accounts()
     if not accounts:
         click.echo("No mailbox has Import into Emails turned on; nothing to import.")
+        return
+    if queue.uses_queue(current_app) and not inline:
+        _enqueue(queue, accounts, wait, timeout)
         return
     failures = 0
     for account in accounts:
         name = account.authorized_email or account.username or account.slot
         bar = _Bar(f"{account.role} {name}")
         try:
-            result = mail_import.check_now(account, bar)
-        except MailError as error:
+            result = jobs.sync_mailbox(account.id, progress=bar)
+        except (MailError, jobs.RetryLater) as error:
             failures += 1
             bar.close()
             click.echo(f"{name}: {error.message}", err=True)
             continue
         bar.close()
-        click.echo(f"{name}: {result.message}")
+        if not result.ran:  # it cannot sign in: reported, not skipped
+            failures += 1
+        click.echo(f"{name}: {result.message}", err=not result.ran)
     if failures:
+        raise SystemExit(1)
+
+
+def _enqueue(queue, accounts, wait: bool, timeout: int) -> None:
+    """Queue the syncs for the workers; with `wait`, report each mailbox once they ran."""
+    ids = [a.id for a in accounts]
+    queued = queue.enqueue_syncs(ids)
+    click.echo(
+        f"Queued {queued} mailbox sync(s) for the workers "
+        f"({len(ids) - queued} already waiting in the queue)."
+    )
+    if not wait:
+        return
+    pending = queue.wait_for_syncs(ids, timeout)
+    db.session.expire_all()
+    failures = 0
+    for account in mail_import.inbound_accounts():
+        name = account.authorized_email or account.username or account.slot
+        if account.last_sync_error:
+            failures += 1
+            click.echo(f"{name}: {account.last_sync_error}", err=True)
+        else:
+            click.echo(f"{name}: {account.last_check_message}")
+    if pending:
+        click.echo(f"{pending} sync(s) still queued or running after {timeout} s.", err=True)
+    if failures or pending:
         raise SystemExit(1)

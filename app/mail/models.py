@@ -101,6 +101,10 @@ class MailAccount(Authorization, db.Model):
     sync_lock_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_check_message: Mapped[str] = mapped_column(Text, default="")
+    # The background sync (app/jobs): when the next run is due (queued, or a retry's time) and
+    # the last run's error in words ("" after a run that worked).
+    next_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_sync_error: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -19,12 +19,14 @@ from app.microsoft import exchange
 
 
 class MailError(Exception):
-    """A mail server conversation failed; `message` says why in words a user understands."""
+    """A mail server conversation failed; `message` says why in words a user understands.
+    `retry_after`: seconds the server asked us to wait (a throttled mailbox), when it said."""
 
-    def __init__(self, message: str, *, transient: bool = False):
+    def __init__(self, message: str, *, transient: bool = False, retry_after: int | None = None):
         super().__init__(message)
         self.message = message
         self.transient = transient
+        self.retry_after = retry_after
 
 
 class AuthRejected(MailError):
