@@ -99,6 +99,9 @@ def postgres_url():
     with app.app_context():
         db.create_all()
         db.engine.dispose()
+    from tests.jobs.fleet import apply_queue_schema
+
+    apply_queue_schema(url)  # procrastinate's tables, as migration 0010 adds them
     yield url
     with engine.begin() as connection:
         connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))

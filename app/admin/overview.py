@@ -91,3 +91,17 @@ def mail_connections_page(page: int, per_page: int, attention: bool = False):
     if attention:
         statement = statement.where(_needs_attention(MailAccount.status))
     return db.paginate(statement, page=page, per_page=per_page, error_out=False)
+
+
+def mailbox_sync_page(page: int, per_page: int):
+    """Mailboxes with Import into Emails on, with their last sync, next sync and last error
+    (the background jobs keep them on the account row)."""
+    owner = aliased(User)
+    statement = (
+        select(MailAccount)
+        .outerjoin(owner, MailAccount.user_id == owner.id)
+        .options(contains_eager(MailAccount.user.of_type(owner)))
+        .where(MailAccount.import_enabled.is_(True), MailAccount.imap_host != "")
+        .order_by(MailAccount.role, owner.username, MailAccount.id)
+    )
+    return db.paginate(statement, page=page, per_page=per_page, error_out=False)

@@ -1,10 +1,16 @@
 """The Admin page, Admin > Audit Log and Admin > Connections."""
 
-from flask import current_app, render_template, request
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from app.admin import bp, overview
 from app.connect import connectors, token_jobs
 from app.core.shell import shell
+from app.extensions import db
+from app.jobs import checks
+from app.jobs import queue as jobs_queue
+from app.mail.models import MailAccount
+from app.users import audit
 
 
 @bp.route("/")
@@ -45,6 +51,7 @@ def connections():
         current_app.config["USERS_PER_PAGE"],
         attention,
     )
+    syncs = overview.mailbox_sync_page(_page("sync_page"), current_app.config["USERS_PER_PAGE"])
     cutoff = token_jobs.idle_before()
     rows = [(a, overview.connection_status(a, cutoff)) for a in pagination.items]
     mail_rows = [(m, overview.connection_status(m, cutoff)) for m in mail.items]
@@ -58,4 +65,20 @@ def connections():
         attention=attention,
         labels=labels,
         idle_days=token_jobs.IDLE_DAYS,
+        syncs=syncs,
+        queued_mode=jobs_queue.uses_queue(current_app),
     )
+
+
+@bp.post("/connections/mailboxes/<int:account_id>/check")
+def check_mailbox(account_id: int):
+    """Check now: sync one mailbox (queued for the workers with PostgreSQL, inline with
+    SQLite); back to Connections, which shows when it ran."""
+    account = db.get_or_404(MailAccount, account_id)
+    outcome = checks.check_now(account)
+    audit.record(
+        current_user, "mail_account.check_now", target=account.user, detail=outcome.message[:300]
+    )
+    db.session.commit()
+    flash(outcome.message, "success" if outcome.ok else "error")
+    return redirect(url_for("admin.connections", _anchor="mailbox-sync"))

@@ -23,6 +23,13 @@ QUEUE_TABLES = (
     "procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, procrastinate_workers"
 )
 
+# Only what a test or benchmark queues runs: the periodic rounds wait for a date far away.
+QUIET_ROUNDS = {
+    "JOBS_SYNC_CRON": "0 0 1 1 *",
+    "JOBS_ALERTS_CRON": "0 0 1 1 *",
+    "JOBS_TOKENS_CRON": "0 0 1 1 *",
+}
+
 
 def apply_queue_schema(database_url: str) -> None:
     """procrastinate's schema (its public SchemaManager.get_schema(), as migration 0010 applies
@@ -142,10 +149,7 @@ def worker_env(database_url: str, folder: Path, **settings: str) -> dict:
         SECRET_KEY=TestConfig.SECRET_KEY,
         TOKEN_ENCRYPTION_KEYS=TestConfig.TOKEN_ENCRYPTION_KEYS,
         INSTANCE_PATH=str(folder),
-        # Only what a test defers runs: the periodic rounds wait for a date far away.
-        JOBS_SYNC_CRON="0 0 1 1 *",
-        JOBS_ALERTS_CRON="0 0 1 1 *",
-        JOBS_TOKENS_CRON="0 0 1 1 *",
+        **QUIET_ROUNDS,
         **settings,
     )
     return env

@@ -200,3 +200,21 @@ def _backends(name: str) -> int:
     ).scalar()
     db.session.commit()
     return found
+
+
+def test_check_now_in_connections_queues_a_sync(queue_app, standin, proxy, auth, client):
+    (account_id,) = fleet.make_accounts(standin, 1, messages=2, port=proxy)
+    auth.login("admin", "admin-password")
+    for words in ("a sync is queued for the workers", "a sync is already waiting in the queue"):
+        checked = client.post(f"/admin/connections/mailboxes/{account_id}/check")
+        assert checked.status_code == 302
+        assert words in client.get(checked.headers["Location"]).get_data(as_text=True)
+    (job,) = _jobs(queue_app)
+    assert job.status == "todo" and job.lock == queue.mailbox_lock(account_id)
+    db.session.expire_all()
+    assert db.session.get(MailAccount, account_id).next_sync_at is not None
+
+    _run_queued(queue_app)
+    db.session.expire_all()  # the test's session outlives requests; a server's would not
+    page = client.get("/admin/connections").get_data(as_text=True)
+    assert "Imported 2 new messages." in page and "In the next round" in page

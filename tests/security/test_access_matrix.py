@@ -90,6 +90,7 @@ POLICIES = {
     "admin.index": ADMIN,
     "admin.audit_log": ADMIN,
     "admin.connections": ADMIN,
+    "admin.check_mailbox": ADMIN,
     "admin.connector_list": ADMIN,
     "admin.connector_edit": ADMIN,
     "admin.connector_test": ADMIN,

@@ -1,0 +1,66 @@
+"""SQLite, one machine: no task queue; cron and Check now run the same job functions inline."""
+
+import pytest
+from sqlalchemy import func, select
+
+from app.core import times
+from app.extensions import db
+from app.mail.models import MailAccount, MailMessage
+from app.users.models import User
+from tests.jobs import fleet
+from tests.mail.conftest import allow_hosts
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """These tests are about the SQLite mode."""
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def mailboxes(mail_app, standin, imap_port):
+    """Two mailboxes with three new messages each, behind the stand-in's IMAP proxy."""
+    port = fleet.start_proxy(standin, 0)
+    allow_hosts(mail_app, f"127.0.0.1:{port}")
+    return fleet.make_accounts(standin, 2, messages=3, port=port)
+
+
+def test_flask_mail_fetch_runs_inline_as_before(mailboxes, runner, standin):
+    fetched = runner.invoke(args=["mail", "fetch"])
+    assert fetched.exit_code == 0, fetched.output
+    assert fetched.output.count("Imported 3 new messages.") == 2
+    assert "Queued" not in fetched.output
+    assert db.session.scalar(select(func.count(MailMessage.id))) == 6
+    again = runner.invoke(args=["mail", "fetch", "--inline"])
+    assert again.output.count("No new messages.") == 2
+    assert fleet.proxy_counts(standin)["peak"] == {
+        fleet.mailbox_address(0): 1,
+        fleet.mailbox_address(1): 1,
+    }
+
+
+def test_flask_worker_refuses_sqlite_in_words(runner):
+    refused = runner.invoke(args=["worker"])
+    assert refused.exit_code != 0
+    assert "needs PostgreSQL" in refused.output and "flask mail fetch" in refused.output
+    status = runner.invoke(args=["jobs", "status"])
+    assert status.exit_code == 0 and "cron runs the jobs inline" in status.output
+
+
+def test_check_now_in_connections_runs_inline_and_shows_when(mailboxes, auth, client):
+    auth.login("admin", "admin-password")
+    admin = db.session.scalar(select(User).where(User.username == "admin"))
+    admin.time_zone = "Asia/Tokyo"
+    db.session.commit()
+    page = client.get("/admin/connections").get_data(as_text=True)
+    assert "Mailbox sync" in page and page.count("Never") == 2
+    assert "At the next <code>flask mail fetch</code>" in page
+
+    checked = client.post(f"/admin/connections/mailboxes/{mailboxes[0]}/check")
+    assert checked.status_code == 302
+    page = client.get(checked.headers["Location"]).get_data(as_text=True)
+    assert "Imported 3 new messages." in page
+    account = db.session.get(MailAccount, mailboxes[0])
+    shown = times.local(account.last_checked_at, "Asia/Tokyo", named=False)
+    assert shown in page and "(Asia/Tokyo)" in page
+    assert page.count("Never") == 1
