@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE))
 from _common import Row, print_table, verdict_of  # noqa: E402
 
 # The order of the report: the shell first, then what stands on it.
-ORDER = ["pages", "connect", "tokens", "drive", "mail"]
+ORDER = ["pages", "connect", "tokens", "drive", "mail", "jobs"]
 TIMEOUT = 30 * 60  # seconds for one benchmark
 
 

@@ -155,11 +155,11 @@ def test_small_batches_and_a_message_too_large_to_import(sally_mail, imap_port, 
 def test_flask_mail_fetch_with_a_progress_bar(sally_mail, imap_port, mailctl, runner):
     _inbound(sally_mail, imap_port)
     mailctl.seed(count=3)
-    result = runner.invoke(args=["mail", "fetch"])
+    result = runner.invoke(args=["mail", "fetch", "--inline"])
     assert result.exit_code == 0, result.output
     assert "personal adele@contoso.example" in result.output
     assert f"{ADELE_MAIL}: Imported 3 new messages." in result.output
-    again = runner.invoke(args=["mail", "fetch"])
+    again = runner.invoke(args=["mail", "fetch", "--inline"])
     assert f"{ADELE_MAIL}: No new messages." in again.output and _count() == 3
 
 
@@ -329,7 +329,7 @@ def _import_checkbox(page: str) -> bool:
 def test_authorizing_to_send_never_imports_the_mailbox(sally_mail, imap_port, mailctl, runner):
     mailctl.seed(count=2)
     assert not _import_checkbox(_flash(sally_mail))
-    fetched = runner.invoke(args=["mail", "fetch"])
+    fetched = runner.invoke(args=["mail", "fetch", "--inline"])
     assert fetched.exit_code == 0, fetched.output
     assert "No mailbox has Import into Emails turned on" in fetched.output and _count() == 0
     sally_mail.post("/emails/settings/check")
@@ -348,7 +348,7 @@ def test_authorizing_to_send_never_imports_the_mailbox(sally_mail, imap_port, ma
         .order_by(AuditEvent.id.desc())
     ).first()
     assert event.actor_name == "sally" and "import on" in event.detail
-    assert runner.invoke(args=["mail", "fetch"]).exit_code == 0 and _count() == 2
+    assert runner.invoke(args=["mail", "fetch", "--inline"]).exit_code == 0 and _count() == 2
 
 
 def test_fetch_reports_a_mailbox_to_import_that_cannot_be_and_exits_1(
@@ -360,7 +360,7 @@ def test_fetch_reports_a_mailbox_to_import_that_cannot_be_and_exits_1(
     auth.login("admin", "admin-password")  # a system account never set up for import
     outbound = smtp_settings(mail_servers.smtp_port)
     assert client.post("/admin/email/system/outbound", data=outbound).status_code == 302
-    fetched = runner.invoke(args=["mail", "fetch"])
+    fetched = runner.invoke(args=["mail", "fetch", "--inline"])
     assert fetched.exit_code == 1
     assert fetched.output.count("Not Authorized, please authorize again.") == 1
     assert "system" not in fetched.output
