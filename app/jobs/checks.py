@@ -22,7 +22,7 @@ class CheckRequest:
 
 def check_now(account: MailAccount) -> CheckRequest:
     """Sync this mailbox: queue its job (a sync already waiting is enough), or run it inline."""
-    name = account.authorized_email or account.name or account.slot
+    name = account.name or account.authorized_email or account.username or account.slot
     if not account.import_enabled:
         return CheckRequest(f"{name}: Import into Emails is off for this mailbox.", ok=False)
     if queue.uses_queue(current_app):
