@@ -218,3 +218,39 @@ def test_check_now_in_connections_queues_a_sync(queue_app, standin, proxy, auth,
     db.session.expire_all()  # the test's session outlives requests; a server's would not
     page = client.get("/admin/connections").get_data(as_text=True)
     assert "Imported 2 new messages." in page and "In the next round" in page
+
+
+def test_a_tenant_with_every_imap_slot_taken_waits(queue_app, standin, proxy, runner):
+    from app.jobs import limits
+
+    queue_app.config.update(JOBS_IMAP_PER_TENANT=1, JOBS_TENANT_BUSY_SECONDS=45)
+    first, second = fleet.make_accounts(standin, 2, messages=1, port=proxy)
+    queue.enqueue_syncs([second])
+    before = utcnow()
+    with limits.imap_slot(db.session.get(MailAccount, first)):  # one sync of the tenant runs
+        _run_queued(queue_app)
+    (job,) = _jobs(queue_app)
+    assert job.status == "todo" and job.scheduled_at >= before + timedelta(seconds=45)
+    status = runner.invoke(args=["jobs", "status"])
+    assert "queued 0, running 0, retrying 1, failed 0" in status.output
+    assert "are being synced already (JOBS_IMAP_PER_TENANT)" in status.output
+    assert fleet.proxy_counts(standin)["sessions"] == {}  # it never signed in
+
+
+def test_the_periodic_rounds_run_on_a_worker(queue_app, standin, proxy):
+    (account_id,) = fleet.make_accounts(standin, 1, messages=2, port=proxy)
+    with queue.deferring(queue_app) as tasks:
+        for name in ("crm.sync_round", "crm.send_alerts", "crm.keep_tokens_alive"):
+            tasks.tasks[name].defer(timestamp=int(time.time()))
+    _run_queued(queue_app)  # the round queues the sync, which runs in the same pass
+    with queue.deferring(queue_app) as tasks:
+        jobs = {j.task_name: j.status for j in tasks.job_manager.list_jobs()}
+    jobs.pop("crm.recover_stalled", None)  # its round is every 30 seconds: it may have come
+    assert jobs == {
+        "crm.sync_round": "succeeded",
+        "crm.send_alerts": "succeeded",
+        "crm.keep_tokens_alive": "succeeded",
+        queue.SYNC_TASK: "succeeded",
+    }
+    db.session.expire_all()
+    assert _messages_per_account() == {account_id: (2, 2)}
