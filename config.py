@@ -33,15 +33,16 @@ class Config:
         float(os.environ.get("HTTP_CONNECT_TIMEOUT", "5")),
         float(os.environ.get("HTTP_READ_TIMEOUT", "15")),
     )
-    # Mail: seconds for every SMTP/IMAP conversation step; IMAP import batches (messages and
-    # bytes per FETCH) keep memory bounded; larger messages are imported without their body.
+    # Mail: seconds for every SMTP/IMAP conversation step; IMAP import batches (messages, and
+    # bytes of text parts per FETCH) keep memory bounded; the import keeps at most
+    # MAIL_MAX_BODY_BYTES of each text or HTML body (the page says when it was cut).
     MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "30"))
     # Extra certificate authorities (a PEM file) to trust for SMTP/IMAP TLS, beside the system's:
     # a company's own mail relay, or the local stand-in's CA. Empty: the system's only.
     MAIL_CA_FILE = os.environ.get("MAIL_CA_FILE", "")
     MAIL_FETCH_BATCH = int(os.environ.get("MAIL_FETCH_BATCH", "500"))
     MAIL_FETCH_BATCH_BYTES = int(os.environ.get("MAIL_FETCH_BATCH_BYTES", str(16 * 1024 * 1024)))
-    MAIL_MAX_MESSAGE_BYTES = int(os.environ.get("MAIL_MAX_MESSAGE_BYTES", str(25 * 1024 * 1024)))
+    MAIL_MAX_BODY_BYTES = int(os.environ.get("MAIL_MAX_BODY_BYTES", str(1024 * 1024)))
     # "host:port:security" pre-filled for new Exchange Online accounts instead of Microsoft's
     # servers (make run points them at the local stand-in).
     MAIL_DEFAULT_SMTP = os.environ.get("MAIL_DEFAULT_SMTP", "")

@@ -1,39 +1,53 @@
-"""Import a mailbox over IMAP into the Emails list, incrementally by UIDVALIDITY/UID.
+"""Import a mailbox's folders over IMAP into the Emails list, fetching only what the list and a
+message's page show, incrementally by UIDVALIDITY/UID.
 
-A run reads the folder's UIDVALIDITY and UIDNEXT; when nothing is newer than the last imported
-UID it fetches nothing. New messages are fetched in batches bounded by count and bytes
-(MAIL_FETCH_BATCH, MAIL_FETCH_BATCH_BYTES) and committed batch by batch together with the UID
-reached, so an interrupted run resumes where it stopped. A changed UIDVALIDITY starts over from
-UID 1, and Message-IDs already imported are skipped, so nothing is duplicated. One run per
-account at a time (a lease on the account row)."""
+For each folder (MailAccount.imap_folder: names separated by commas) a run reads UIDVALIDITY
+and UIDNEXT; when nothing is newer than the folder's last imported UID (its MailSyncState) it
+fetches nothing. New messages come in batches of MAIL_FETCH_BATCH: first their size,
+BODYSTRUCTURE and the header fields the list shows; then only the text/plain and text/html
+parts, each cut at MAIL_MAX_BODY_BYTES, in fetches bounded by MAIL_FETCH_BATCH_BYTES.
+Attachments are recorded (name, type, size, section, encoding) and fetched only when someone
+opens one (app/mail/attachments.py). Each batch is committed with the UID it reached, so an
+interrupted run resumes there. A changed UIDVALIDITY starts that folder over from UID 1, and
+Message-IDs already imported are skipped, so nothing is duplicated. One run per account at a
+time (a lease on the account row)."""
 
 import imaplib
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
+from imapclient import IMAPClient
 from sqlalchemy import insert, or_, select, update
 
 from app.core.db import utcnow
 from app.extensions import db
 from app.mail import hosts as mail_hosts
 from app.mail.authorizations import PURPOSE, stored_password, with_token
-from app.mail.models import INBOUND, PERSONAL, RECEIVED, MailAccount, MailAttachment, MailMessage
-from app.mail.parsing import parse_message
+from app.mail.models import (
+    INBOUND,
+    PERSONAL,
+    RECEIVED,
+    MailAccount,
+    MailAttachment,
+    MailMessage,
+    MailSyncState,
+)
+from app.mail.parsing import HEADER_FIELDS, Part, Structure, decode_text, read_headers
+from app.mail.parsing import read_structure as structure_of
 from app.mail.transport import (
     MailError,
     Server,
     imap_oauth,
     imap_password,
-    imap_quoted,
     imap_session,
     security_problem,
 )
 
 LEASE = timedelta(minutes=10)
-UID_AND_SIZE = re.compile(rb"UID (\d+)|RFC822\.SIZE (\d+)")
+HEADER_BYTES = 65536  # the header fields are cut here (a run of huge headers stays bounded)
+HEADERS = f"BODY.PEEK[HEADER.FIELDS ({' '.join(HEADER_FIELDS)})]<0.{HEADER_BYTES}>"
 
 
 class Progress:
@@ -69,6 +83,13 @@ class FetchResult:
         return words
 
 
+def folders_of(account: MailAccount) -> list[str]:
+    """The folders an account imports: its Folder setting split at commas, in order, each
+    once; INBOX when it names none."""
+    names = [name.strip() for name in (account.imap_folder or "").split(",")]
+    return list(dict.fromkeys(name for name in names if name)) or ["INBOX"]
+
+
 def imap_server(account: MailAccount) -> Server:
     """The account's IMAP server with the configured timeout, checked against the host rules
     now (mail_hosts; raises HostRefused, a MailError, when it may not be used)."""
@@ -86,8 +107,9 @@ def imap_server(account: MailAccount) -> Server:
     )
 
 
-def _session(account: MailAccount, work):
-    """Run `work(connection)` signed in to the account's IMAP server (one refresh on NO)."""
+def session(account: MailAccount, work):
+    """Run `work(connection)` signed in to the account's mailbox (an IMAPClient; XOAUTH2 as
+    the mailbox's address with the authorization's token, refreshed once on NO)."""
     server = imap_server(account)
     problem = security_problem(server.host, server.security)
     if problem:
@@ -100,7 +122,7 @@ def _session(account: MailAccount, work):
         raise MailError("Not Authorized, please authorize again.")
 
     def attempt(token: str):
-        with imap_session(server, imap_oauth(account.authorized_email, token)) as connection:
+        with imap_session(server, imap_oauth(account.mailbox_address, token)) as connection:
             return work(connection)
 
     return with_token(account, PURPOSE, attempt)
@@ -115,31 +137,31 @@ class FolderState:
     exists: int
 
 
-def _examine(connection: imaplib.IMAP4, folder: str) -> FolderState:
-    status, data = connection.select(imap_quoted(folder), readonly=True)
-    if status != "OK":
-        reason = data[0].decode("utf-8", "replace") if data and data[0] else status
-        raise MailError(f"The folder “{folder}” could not be opened: {reason}")
-    responses = connection.untagged_responses
-
-    def number(name: str) -> int | None:
-        values = responses.get(name) or [b""]
-        return int(values[-1]) if values[-1] and values[-1].isdigit() else None
-
-    return FolderState(number("UIDVALIDITY") or 0, number("UIDNEXT"), number("EXISTS") or 0)
+def examine(connection: IMAPClient, folder: str) -> FolderState:
+    """Open a folder read-only (IMAPClient sends its name in modified UTF-7)."""
+    try:
+        state = connection.select_folder(folder, readonly=True)
+    except imaplib.IMAP4.abort:
+        raise
+    except imaplib.IMAP4.error as error:
+        reason = str(error).removeprefix("select failed: ")
+        raise MailError(f"The folder “{folder}” could not be opened: {reason}") from error
+    return FolderState(
+        state.get(b"UIDVALIDITY") or 0, state.get(b"UIDNEXT"), state.get(b"EXISTS") or 0
+    )
 
 
 def test_inbound(account: MailAccount) -> str:
-    """Sign in and open the folder: proves server, security, authorization and folder."""
+    """Sign in and open each folder: proves server, security, authorization and folders."""
 
-    def work(connection: imaplib.IMAP4) -> str:
-        state = _examine(connection, account.imap_folder)
-        return (
-            f"Connection works: signed in to {account.imap_host} and opened "
-            f"“{account.imap_folder}” ({state.exists} messages)."
-        )
+    def work(connection: IMAPClient) -> str:
+        opened = []
+        for folder in folders_of(account):
+            state = examine(connection, folder)
+            opened.append(f"“{folder}” ({state.exists} messages)")
+        return f"Connection works: signed in to {account.imap_host} and opened {', '.join(opened)}."
 
-    return _session(account, work)
+    return session(account, work)
 
 
 # --- the import run ----------------------------------------------------------------------------
@@ -173,7 +195,7 @@ def check_now(account: MailAccount, progress: Progress | None = None) -> FetchRe
         raise MailError("A check of this mailbox is already running. Please wait a moment.")
     account_id = account.id
     try:
-        result = _session(account, lambda connection: _run(account, connection, progress))
+        result = session(account, lambda connection: _run(account, connection, progress))
     except MailError as error:
         _finish(account_id, f"Failed: {error.message}")
         raise
@@ -192,198 +214,222 @@ def _finish(account_id: int, message: str) -> None:
     db.session.commit()  # a commit is the point: lease released, outcome kept, even on failure
 
 
-def _run(account: MailAccount, connection: imaplib.IMAP4, progress: Progress | None):
-    result = FetchResult()
-    folder = account.imap_folder
-    state = _examine(connection, folder)
-    if account.sync_folder != folder or account.sync_uidvalidity != state.uidvalidity:
-        result.resynced = account.sync_uidvalidity is not None and account.sync_folder == folder
-        account.sync_folder, account.sync_uidvalidity, account.sync_last_uid = (
-            folder,
-            state.uidvalidity,
-            0,
+@dataclass
+class FolderPlan:
+    """One folder's part of a run: its sync state row, its numbering and the new UIDs."""
+
+    folder: str
+    state_id: int
+    uidvalidity: int
+    uids: list[int]
+
+
+def _sync_state(account: MailAccount, folder: str) -> MailSyncState:
+    state = db.session.scalar(
+        select(MailSyncState).where(
+            MailSyncState.account_id == account.id, MailSyncState.folder == folder
         )
-        db.session.commit()  # a commit is the point: batches resume from the new numbering
-    last = account.sync_last_uid or 0
-    if state.exists == 0 or (state.uidnext is not None and state.uidnext <= last + 1):
-        return result
-    uids = _new_uids(connection, last)
-    result.found = len(uids)
+    )
+    if state is None:
+        state = MailSyncState(account_id=account.id, folder=folder, last_uid=0)
+        db.session.add(state)
+    return state
+
+
+def _plan(account: MailAccount, connection: IMAPClient, folder: str, result) -> FolderPlan:
+    """Open the folder, start it over when its UIDVALIDITY changed, list the UIDs after the
+    last one imported (none asked for when UIDNEXT says nothing is newer)."""
+    state, found = _sync_state(account, folder), examine(connection, folder)
+    if state.uidvalidity != found.uidvalidity:
+        result.resynced = result.resynced or state.uidvalidity is not None
+        state.uidvalidity, state.last_uid = found.uidvalidity, 0
+    db.session.commit()  # a commit is the point: batches resume from the folder's numbering
+    last = state.last_uid or 0
+    uids: list[int] = []
+    if found.exists and (found.uidnext is None or found.uidnext > last + 1):
+        uids = sorted(uid for uid in connection.search(["UID", f"{last + 1}:*"]) if uid > last)
+    return FolderPlan(folder, state.id, found.uidvalidity, uids)
+
+
+def _run(account: MailAccount, connection: IMAPClient, progress: Progress | None):
+    result = FetchResult()
+    plans = [_plan(account, connection, folder, result) for folder in folders_of(account)]
+    result.found = sum(len(plan.uids) for plan in plans)
     if progress:
-        progress.start(len(uids))
-    destination = Destination.of(account)
-    for batch in _batches(connection, uids, last):  # one batch's messages in memory at a time
-        _store_batch(destination, batch, _parse(batch, _fetch(connection, batch)), result)
-        if progress:
-            progress.advance(len(batch.uids))
+        progress.start(result.found)
+    selected = plans[-1].folder
+    for plan in plans:
+        if not plan.uids:
+            continue
+        if selected != plan.folder:
+            selected = plan.folder
+            if examine(connection, plan.folder).uidvalidity != plan.uidvalidity:
+                continue  # renumbered since it was listed: the next run starts it over
+        destination = Destination.of(account, plan)
+        for batch in _batches(connection, plan.uids):  # one batch's text parts in memory
+            _store_batch(destination, batch, result)
+            if progress:
+                progress.advance(batch.count)
     return result
 
 
-def _parse(batch: "Batch", messages: Iterator[tuple[int, bytes]]) -> list[tuple[int, dict]]:
-    """The fields of each fetched message of the batch."""
-    return [
-        (uid, parse_message(raw, batch.sizes.get(uid, len(raw)), batch.headers_only))
-        for uid, raw in messages
-    ]
+@dataclass
+class Incoming:
+    """One new message: what its first fetch said, and then its text parts decoded."""
 
+    uid: int
+    fields: dict
+    structure: Structure
+    body_text: str = ""
+    body_html: str = ""
+    truncated: bool = False
 
-def _search(connection: imaplib.IMAP4, criteria: str) -> list[int]:
-    status, data = connection.uid("SEARCH", criteria)
-    if status != "OK":
-        raise MailError("The IMAP server refused to list the new messages.")
-    return [int(u) for u in b" ".join(d for d in data if d).split()]
-
-
-def _new_uids(connection: imaplib.IMAP4, last: int) -> list[int]:
-    return sorted(u for u in _search(connection, f"UID {last + 1}:*") if u > last)
-
-
-def _sizes(connection: imaplib.IMAP4, uids: list[int]) -> dict[int, int]:
-    status, data = connection.uid("FETCH", _uid_set(uids), "(UID RFC822.SIZE)")
-    if status != "OK":
-        raise MailError("The IMAP server refused to list the message sizes.")
-    sizes = {}
-    for entry in data:
-        uid, size = _uid_size(entry if isinstance(entry, bytes) else entry[0])
-        if uid is not None:
-            sizes[uid] = size or 0
-    return sizes
-
-
-def _uid_size(header: bytes) -> tuple[int | None, int | None]:
-    uid = size = None
-    for found_uid, found_size in UID_AND_SIZE.findall(header or b""):
-        uid = int(found_uid) if found_uid else uid
-        size = int(found_size) if found_size else size
-    return uid, size
-
-
-def _uid_set(uids: list[int]) -> str:
-    """A compact UID set: runs become ranges (1:500 instead of 500 numbers)."""
-    parts, start, previous = [], None, None
-    for uid in uids:
-        if start is None:
-            start = previous = uid
-        elif uid == previous + 1:
-            previous = uid
-        else:
-            parts.append(f"{start}:{previous}" if previous != start else str(start))
-            start = previous = uid
-    if start is not None:
-        parts.append(f"{start}:{previous}" if previous != start else str(start))
-    return ",".join(parts)
+    def text_bytes(self, cap: int) -> int:
+        """How many bytes fetching its text parts moves (each at most `cap`)."""
+        return sum(min(p.size, cap) for p in (self.structure.plain, self.structure.html) if p)
 
 
 @dataclass
 class Batch:
-    """UIDs to fetch in one command, and whether to fetch only headers (too large)."""
+    """Messages stored together, the UID the folder's import reaches with them and how many
+    new UIDs they cover (a message expunged meanwhile is passed over)."""
 
-    uids: list[int]
-    sizes: dict[int, int]
-    headers_only: bool = False
+    messages: list[Incoming]
+    last_uid: int
+    count: int
 
 
-def _batches(connection: imaplib.IMAP4, uids: list[int], last: int) -> Iterator[Batch]:
-    """Batches in UID order of at most MAIL_FETCH_BATCH messages and MAIL_FETCH_BATCH_BYTES.
-
-    One SEARCH names the messages LARGER than bytes/count; only their sizes are fetched, every
-    other message counts as that bound. Messages above MAIL_MAX_MESSAGE_BYTES come alone,
-    headers only."""
+def _batches(connection: IMAPClient, uids: list[int]) -> Iterator[Batch]:
+    """Batches in UID order of at most MAIL_FETCH_BATCH messages whose text parts add up to
+    at most MAIL_FETCH_BATCH_BYTES (a message above that comes alone)."""
     config = current_app.config
     count, limit = max(1, config["MAIL_FETCH_BATCH"]), config["MAIL_FETCH_BATCH_BYTES"]
-    small = max(1, limit // count)
-    wanted = set(uids)
-    large = [u for u in _search(connection, f"UID {last + 1}:* LARGER {small}") if u in wanted]
-    sizes = _sizes(connection, sorted(large)) if large else {}
-    current, total = [], 0
+    cap = config["MAIL_MAX_BODY_BYTES"]
+    for start in range(0, len(uids), count):
+        chunk = uids[start : start + count]
+        messages = _described(connection, chunk)
+        current, total, covered = [], 0, 0
+        for message in messages:
+            size = message.text_bytes(cap)
+            if current and total + size > limit:
+                _fetch_texts(connection, current, cap)
+                yield Batch(current, current[-1].uid, len(current))
+                covered += len(current)
+                current, total = [], 0
+            current.append(message)
+            total += size
+        _fetch_texts(connection, current, cap)
+        yield Batch(current, chunk[-1], len(chunk) - covered)
+
+
+def _described(connection: IMAPClient, uids: list[int]) -> list[Incoming]:
+    """Size, BODYSTRUCTURE and header fields of these messages, in UID order."""
+    answer = connection.fetch(uids, ["RFC822.SIZE", "BODYSTRUCTURE", HEADERS])
+    messages = []
     for uid in uids:
-        size = sizes.get(uid, small)
-        if size > config["MAIL_MAX_MESSAGE_BYTES"]:
-            yield Batch([uid], sizes, headers_only=True)
-            continue
-        if current and (len(current) >= count or total + size > limit):
-            yield Batch(current, sizes)
-            current, total = [], 0
-        current.append(uid)
-        total += size
-    if current:
-        yield Batch(current, sizes)
+        data = answer.get(uid)
+        if data is None or b"BODYSTRUCTURE" not in data:
+            continue  # expunged since the search
+        headers = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), b"")
+        fields = read_headers(headers or b"", data.get(b"RFC822.SIZE") or 0)
+        messages.append(Incoming(uid, fields, structure_of(data[b"BODYSTRUCTURE"])))
+    return messages
 
 
-def _fetch(connection: imaplib.IMAP4, batch: Batch) -> Iterator[tuple[int, bytes]]:
-    item = "BODY.PEEK[HEADER]" if batch.headers_only else "BODY.PEEK[]"
-    status, data = connection.uid("FETCH", _uid_set(batch.uids), f"(UID {item})")
-    if status != "OK":
-        raise MailError("The IMAP server refused to send the messages.")
-    pending: bytes | None = None
-    for entry in data:
-        if isinstance(entry, tuple):
-            uid, _size = _uid_size(entry[0])
-            if uid is not None:
-                yield uid, entry[1]
-            else:
-                pending = entry[1]
-        elif pending is not None:  # the UID came after the literal
-            uid, _size = _uid_size(entry)
-            if uid is not None:
-                yield uid, pending
-            pending = None
+def _fetch_texts(connection: IMAPClient, messages: list[Incoming], cap: int) -> None:
+    """Fetch and decode the text parts: one FETCH per shape (the same sections), each part
+    cut at `cap` bytes (BODY.PEEK[section]<0.cap>), never an attachment."""
+    shapes: dict[tuple, list[Incoming]] = {}
+    for message in messages:
+        sections = tuple(p.section for p in (message.structure.plain, message.structure.html) if p)
+        if sections:
+            shapes.setdefault(sections, []).append(message)
+    for sections, group in shapes.items():
+        items = [f"BODY.PEEK[{section}]<0.{cap}>" for section in sections]
+        answer = connection.fetch([m.uid for m in group], items)
+        for message in group:
+            data = answer.get(message.uid, {})
+            message.body_text = _decoded(data, message.structure.plain, cap, message)
+            message.body_html = _decoded(data, message.structure.html, cap, message)
+
+
+def _decoded(data: dict, part: Part | None, cap: int, message: Incoming) -> str:
+    if part is None:
+        return ""
+    name = f"BODY[{part.section}]".encode()
+    raw = data.get(name + b"<0>", data.get(name)) or b""
+    message.truncated = message.truncated or part.size > cap
+    return decode_text(raw, part.encoding, part.charset)
 
 
 @dataclass(frozen=True)
 class Destination:
-    """Where a run's messages go: the account, and the columns every imported row shares,
-    read from the account once per run rather than once per message."""
+    """Where a run's messages of one folder go: the account and folder, and the columns every
+    imported row shares, read once per folder rather than once per message."""
 
     account_id: int
+    state_id: int
     columns: dict
 
     @classmethod
-    def of(cls, account: MailAccount) -> "Destination":
-        """The destination for the account's current import state."""
+    def of(cls, account: MailAccount, plan: FolderPlan) -> "Destination":
+        """The destination for one folder of the account."""
         return cls(
             account.id,
+            plan.state_id,
             {
                 "account_id": account.id,
                 "user_id": account.user_id if account.role == PERSONAL else None,
                 "direction": INBOUND,
                 "status": RECEIVED,
                 "status_reason": "",
-                "imap_folder": account.sync_folder,
-                "imap_uidvalidity": account.sync_uidvalidity,
+                "imap_folder": plan.folder,
+                "imap_uidvalidity": plan.uidvalidity,
                 "attempts": 0,
                 "sent_via": "",
             },
         )
 
 
-def _store_batch(destination: Destination, batch: Batch, parsed: list, result) -> None:
+def _store_batch(destination: Destination, batch: Batch, result: FetchResult) -> None:
     """Insert the batch's new messages (Message-IDs seen before are skipped: one query per
-    batch) and move the import state past the batch, in one transaction."""
-    table = MailMessage.__table__
-    known = _existing(destination, {fields["dedupe_key"] for _uid, fields in parsed})
+    batch) and move the folder's import state past the batch, in one transaction."""
+    known = _existing(destination, {m.fields["dedupe_key"] for m in batch.messages})
     rows, attachments, now = [], {}, utcnow()
-    for uid, fields in parsed:
-        key = fields["dedupe_key"]
+    for message in batch.messages:
+        key = message.fields["dedupe_key"]
         if key in known:
             result.duplicates += 1
             continue
         known.add(key)
-        files = fields.pop("attachments")
-        if files:
-            attachments[key] = files
+        if message.structure.attachments:
+            attachments[key] = message.structure.attachments
         rows.append(
-            {**destination.columns, **fields, "imap_uid": uid, "created_at": now, "updated_at": now}
+            {
+                **destination.columns,
+                **message.fields,
+                "body_text": message.body_text,
+                "body_html": message.body_html,
+                "body_truncated": message.truncated,
+                "imap_uid": message.uid,
+                "created_at": now,
+                "updated_at": now,
+            }
         )
     if rows:
-        db.session.execute(insert(table), rows)  # one executemany
+        db.session.execute(insert(MailMessage.__table__), rows)  # one executemany
     if attachments:
         _store_attachments(destination, attachments)
     result.imported += len(rows)
     db.session.execute(
+        update(MailSyncState.__table__)
+        .where(MailSyncState.__table__.c.id == destination.state_id)
+        .values(last_uid=batch.last_uid)
+    )
+    db.session.execute(
         update(MailAccount.__table__)
         .where(MailAccount.__table__.c.id == destination.account_id)
-        .values(sync_last_uid=max(batch.uids), sync_lock_until=utcnow() + LEASE)
+        .values(sync_lock_until=utcnow() + LEASE)
     )
     db.session.commit()  # a commit is the point: a batch kept with its UID, a run resumes there
 
@@ -400,7 +446,7 @@ def _existing(destination: Destination, keys: set[str]) -> set[str]:
     )
 
 
-def _store_attachments(destination: Destination, attachments: dict[str, list]) -> None:
+def _store_attachments(destination: Destination, attachments: dict[str, list[Part]]) -> None:
     """The attachments' rows, tied to the messages just inserted by their keys."""
     table = MailMessage.__table__
     ids = db.session.execute(
@@ -410,16 +456,24 @@ def _store_attachments(destination: Destination, attachments: dict[str, list]) -
         )
     )
     files = [
-        {"message_id": message_id, "filename": name, "content_type": kind, "size": size}
+        {
+            "message_id": message_id,
+            "filename": part.filename or "(unnamed)",
+            "content_type": part.content_type,
+            "size": part.decoded_size,
+            "imap_section": part.section,
+            "encoding": part.encoding,
+        }
         for key, message_id in ids
-        for name, kind, size in attachments[key]
+        for part in attachments[key]
     ]
     db.session.execute(insert(MailAttachment.__table__), files)
 
 
 def inbound_accounts() -> list[MailAccount]:
-    """Mailboxes saved with Import into Emails on (for `flask mail fetch`), whether or not they
-    can sign in now: one that cannot is reported, not skipped."""
+    """Mailboxes saved with Import into Emails on (for `flask mail fetch` and the task
+    queue's jobs), whether or not they can sign in now: one that cannot is reported, not
+    skipped."""
     return list(
         db.session.scalars(
             select(MailAccount)

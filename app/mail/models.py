@@ -91,13 +91,11 @@ class MailAccount(Authorization, db.Model):
     imap_host: Mapped[str] = mapped_column(String(253), default="")
     imap_port: Mapped[int] = mapped_column(Integer, default=993)
     imap_security: Mapped[str] = mapped_column(String(10), default=SSL)
+    # The folders to import, separated by commas ("INBOX, Support"); each has its MailSyncState.
     imap_folder: Mapped[str] = mapped_column(String(200), default="INBOX")
     # Import runs only when the owner (an admin, for the group mailbox) saved the inbound
     # settings with "Import into Emails" on; authorizing to send never imports a mailbox.
     import_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    sync_folder: Mapped[str] = mapped_column(String(200), default="")
-    sync_uidvalidity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    sync_last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     sync_lock_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_check_message: Mapped[str] = mapped_column(Text, default="")

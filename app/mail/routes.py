@@ -1,12 +1,24 @@
 """Emails: the list, a message, Compose, retry, and the user's own Email Settings."""
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 
+from app.core.errors import error_response
 from app.core.forms import ConfirmForm
-from app.mail import bp, messages, sending, settings
+from app.drive.presenters import attachment as content_disposition
+from app.mail import attachments, bp, messages, sending, settings
 from app.mail.forms import ComposeForm
 from app.mail.models import PERSONAL, SENT
+from app.mail.transport import MailError
 from app.mail.views import SettingsPage, add_routes
 
 SETTINGS_PAGE = SettingsPage("emails.settings", PERSONAL, "Email Settings", True, True)
@@ -39,6 +51,28 @@ def detail(message_id: int):
         form=ConfirmForm(),
         can_retry=sending.can_retry(message),
     )
+
+
+@bp.route("/<int:message_id>/attachments/<int:attachment_id>")
+@login_required
+def attachment(message_id: int, attachment_id: int):
+    """Download an attachment, with the message page's access rule; an imported one is
+    fetched from the mailbox now and streamed (the Cloud Drive's download headers)."""
+    message = messages.message_for(current_user, message_id) or abort(404)
+    found = attachments.attachment_of(message, attachment_id) or abort(404)
+    try:
+        file = attachments.open_attachment(message, found)
+    except attachments.AttachmentGone as gone:
+        return error_response(404, gone.message)
+    except MailError as error:
+        return error_response(502, f"The attachment could not be fetched: {error.message}")
+    response = Response(file.chunks, mimetype=file.content_type, direct_passthrough=True)
+    if file.length is not None:
+        response.content_length = file.length
+    response.headers["Content-Disposition"] = content_disposition(file.filename)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/<int:message_id>/retry", methods=["POST"])

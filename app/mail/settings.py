@@ -88,7 +88,6 @@ def new_account(role: str, user: User | None = None) -> MailAccount:
         imap_folder="INBOX",
         status=NOT_CONNECTED,
         allow_user_fallback=False,
-        sync_last_uid=0,
     )
 
 
@@ -221,23 +220,24 @@ def save_inbound(actor: User, account: MailAccount, settings: InboundSettings) -
     host = _check_server(
         settings.imap_host, settings.imap_port, settings.imap_security, "imap_host"
     )
-    folder = (settings.imap_folder or "").strip() or "INBOX"
+    names = [name.strip() for name in (settings.imap_folder or "").split(",")]
+    folder = ", ".join(dict.fromkeys(name for name in names if name)) or "INBOX"
     if len(folder) > 200 or any(ord(c) < 32 for c in folder) or '"' in folder:
-        raise MailSettingsError("Enter a folder name like INBOX.", "imap_folder")
+        raise MailSettingsError(
+            "Enter folder names like INBOX, separated by commas.", "imap_folder"
+        )
     _check_destination(host, int(settings.imap_port), account.uses_oauth, "imap")
     notice = ""
     if _holds_mail_authorization(account) and host != account.imap_host.lower():
         notice = _drop_authorization(actor, account, f"the IMAP server is now {host}")
     account = _saved(account)
-    moved = (host, int(settings.imap_port), folder) != (
-        account.imap_host,
-        account.imap_port,
-        account.imap_folder,
-    )
+    moved = (host, int(settings.imap_port)) != (account.imap_host, account.imap_port)
     account.imap_host, account.imap_port = host, int(settings.imap_port)
     account.imap_security, account.imap_folder = settings.imap_security, folder
-    if moved:
-        account.sync_folder, account.sync_uidvalidity, account.sync_last_uid = "", None, 0
+    listed = {name.strip() for name in folder.split(",")}
+    for state in list(account.sync_states):  # another server, or a folder no longer listed,
+        if moved or state.folder not in listed:  # starts afresh
+            account.sync_states.remove(state)
     account.import_enabled = bool(settings.import_enabled)
     turned = "on" if account.import_enabled else "off"
     _record(actor, account, "mail.settings_saved", f"inbound: {host} {folder}, import {turned}")

@@ -4,7 +4,6 @@ every failure put into words: refused, unknown host, timeout, TLS mismatch, reje
 Security "none" sends credentials in the clear, so it is only allowed for a server on this
 machine (loopback) — the local stand-in, or a relay the operator runs beside the CRM."""
 
-import base64
 import imaplib
 import ipaddress
 import smtplib
@@ -13,6 +12,8 @@ import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from imapclient import IMAPClient
 
 from app.mail.models import NONE, SSL, STARTTLS
 from app.microsoft import exchange
@@ -76,34 +77,6 @@ def security_problem(host: str, security: str) -> str | None:
             "server on this machine (127.0.0.1). Choose SSL or STARTTLS."
         )
     return None
-
-
-def imap_utf7(name: str) -> str:
-    """A mailbox name as IMAP sends it (RFC 3501 5.1.3, modified UTF-7): printable ASCII as it
-    is and "&" as "&-"; any other run of characters as "&", the modified base64 ("," for "/",
-    no padding) of its UTF-16BE, and "-". "Entwürfe" is "Entw&APw-rfe"."""
-    out: list[str] = []
-    run: list[str] = []
-
-    def flush() -> None:
-        if run:
-            encoded = base64.b64encode("".join(run).encode("utf-16-be")).decode("ascii")
-            out.append("&" + encoded.rstrip("=").replace("/", ",") + "-")
-            run.clear()
-
-    for character in name:
-        if " " <= character <= "~":
-            flush()
-            out.append("&-" if character == "&" else character)
-        else:
-            run.append(character)
-    flush()
-    return "".join(out)
-
-
-def imap_quoted(name: str) -> str:
-    """A mailbox name as an IMAP quoted string, in modified UTF-7."""
-    return '"' + imap_utf7(name).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def xoauth2(user: str, access_token: str) -> str:
@@ -343,69 +316,94 @@ def _quietly(first: Callable[[], object], fallback: Callable[[], object]) -> Non
 # --- IMAP ------------------------------------------------------------------------------------
 
 
-class _IMAP4(imaplib.IMAP4):
-    """imaplib's IMAP4, connecting to the checked addresses (STARTTLS verifies the host name)."""
+class _VerifiedAs(ssl.SSLContext):
+    """A client TLS context that verifies the certificate for one host name, whatever address
+    the socket was opened to: IMAPClient connects to the address it is given (here a checked
+    address of the host) and asks the context to verify that address; this context verifies
+    `server_name` instead, the way `_SMTP`/`_SMTPSSL` keep the name while using the address."""
 
-    def __init__(self, server: Server):
-        self.addresses = server.addresses
-        super().__init__(server.host, server.port, timeout=server.timeout)
+    server_name = ""
 
-    def _create_socket(self, timeout):
-        return _connect(self.addresses or (self.host,), self.port, timeout)
-
-
-class _IMAP4SSL(imaplib.IMAP4_SSL):
-    """IMAP over TLS from the first byte, to the checked addresses (TLS verifies the name)."""
-
-    def __init__(self, server: Server, context: ssl.SSLContext):
-        self.addresses = server.addresses
-        super().__init__(server.host, server.port, ssl_context=context, timeout=server.timeout)
-
-    def _create_socket(self, timeout):
-        connection = _connect(self.addresses or (self.host,), self.port, timeout)
-        return self.ssl_context.wrap_socket(connection, server_hostname=self.host)
+    def wrap_socket(self, sock, *args, server_hostname=None, **kwargs):
+        """Wrap as the standard context does, with the server name in place of the address."""
+        return super().wrap_socket(sock, *args, server_hostname=self.server_name, **kwargs)
 
 
-def _imap_open(server: Server) -> imaplib.IMAP4:
-    context = _tls_context(server) if server.security in (SSL, STARTTLS) else None
-    if server.security == SSL:
-        return _IMAP4SSL(server, context)
-    connection = _IMAP4(server)
+def _imap_tls_context(server: Server) -> ssl.SSLContext:
+    """Verified TLS for IMAP: the system's authorities and MAIL_CA_FILE's, `server.host`
+    checked (as `_tls_context`, which builds the same verification for SMTP)."""
+    context = _VerifiedAs(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname and CERT_REQUIRED
+    context.server_name = server.host
+    context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    if server.ca_file:
+        try:
+            context.load_verify_locations(cafile=server.ca_file)
+        except (OSError, ssl.SSLError) as error:
+            raise MailError(
+                f"MAIL_CA_FILE ({server.ca_file}) cannot be read as PEM certificates: "
+                f"{getattr(error, 'strerror', None) or error}. Ask the operator to fix it."
+            ) from error
+    return context
+
+
+def _imap_connect(server: Server, context: ssl.SSLContext | None) -> IMAPClient:
+    """IMAPClient connected to the first of the checked addresses that answers (TLS from the
+    first byte for SSL); the timeout bounds the connection and every read."""
+    failure: OSError | None = None
+    for address in server.addresses or (server.host,):
+        try:
+            return IMAPClient(
+                address,
+                server.port,
+                ssl=server.security == SSL,
+                ssl_context=context,
+                timeout=server.timeout,
+            )
+        except ssl.SSLError:
+            raise
+        except OSError as error:
+            failure = error
+    raise failure or OSError(f"no address to connect to on port {server.port}")
+
+
+def _imap_open(server: Server) -> IMAPClient:
+    context = _imap_tls_context(server) if server.security in (SSL, STARTTLS) else None
+    connection = _imap_connect(server, context)
     if server.security == STARTTLS:
         try:
-            if "STARTTLS" not in connection.capabilities:
+            if not connection.has_capability("STARTTLS"):
                 raise MailError(
                     f"TLS mismatch: {server.name} does not offer STARTTLS. Check the Security "
                     "setting (SSL for port 993)."
                 )
-            connection.starttls(ssl_context=context)
+            connection.starttls(context)
         except BaseException:
             connection.shutdown()
             raise
     return connection
 
 
-def imap_oauth(user: str, access_token: str) -> Callable[[imaplib.IMAP4], None]:
-    """Sign in with AUTHENTICATE XOAUTH2."""
+def imap_oauth(user: str, access_token: str) -> Callable[[IMAPClient], None]:
+    """Sign in with AUTHENTICATE XOAUTH2 as `user` (a shared mailbox's address, or one's own)."""
 
-    def sign_in(connection: imaplib.IMAP4) -> None:
-        connection.authenticate("XOAUTH2", lambda _challenge: xoauth2(user, access_token).encode())
+    def sign_in(connection: IMAPClient) -> None:
+        connection.oauth2_login(user, access_token)
 
     return sign_in
 
 
-def imap_password(user: str, password: str) -> Callable[[imaplib.IMAP4], None]:
+def imap_password(user: str, password: str) -> Callable[[IMAPClient], None]:
     """Sign in with LOGIN, for "Other" IMAP servers."""
 
-    def sign_in(connection: imaplib.IMAP4) -> None:
+    def sign_in(connection: IMAPClient) -> None:
         connection.login(user, password)
 
     return sign_in
 
 
 @contextmanager
-def imap_session(server: Server, sign_in: Callable[[imaplib.IMAP4], None]):
-    """A signed-in IMAP connection, logged out afterwards; errors become MailError."""
+def imap_session(server: Server, sign_in: Callable[[IMAPClient], None]):
+    """A signed-in IMAPClient connection, logged out afterwards; errors become MailError."""
     with words_for_errors(server):
         connection = _imap_open(server)
         try:
@@ -413,7 +411,7 @@ def imap_session(server: Server, sign_in: Callable[[imaplib.IMAP4], None]):
                 sign_in(connection)
             except imaplib.IMAP4.abort:
                 raise
-            except imaplib.IMAP4.error as error:
+            except imaplib.IMAP4.error as error:  # IMAPClient's LoginError is one
                 raise AuthRejected(_imap_text(error)) from error
             yield connection
         finally:
