@@ -1,0 +1,58 @@
+"""In Chromium: an attachment of an imported message downloads, fetched from the mailbox on
+demand, with the bytes that were sent."""
+
+from pathlib import Path
+
+import pytest
+import requests
+
+from app.extensions import db
+from app.users import directory as users
+from tests.conftest import browser_login
+from tests.mail.conftest import ADELE_MAIL, TIMEOUT
+
+pytestmark = pytest.mark.browser
+SIZE = 150_001
+
+
+def test_an_attachment_of_an_imported_message_downloads_with_its_bytes(live_ms, page):
+    servers = requests.get(f"{live_ms.standin}/_standin/mail/servers", timeout=TIMEOUT).json()
+    with live_ms.app().app_context():
+        users.create_user(None, "sally", "sally@crm.example", "sally-password")
+        db.session.commit()
+    browser_login(page, live_ms.url, "sally", "sally-password")
+    page.get_by_role("link", name="Emails", exact=True).click()
+    page.get_by_role("link", name="Email Settings").click()
+    inbound = page.locator("section", has=page.get_by_role("heading", name="My Mailbox"))
+    inbound.get_by_label("IMAP Server").fill("127.0.0.1")
+    inbound.get_by_label("IMAP Port").fill(str(servers["imap"]["port"]))
+    inbound.get_by_label("IMAP Security").select_option("none")
+    inbound.get_by_label("Import into Emails").check()
+    inbound.get_by_role("button", name="Save").click()
+    assert page.get_by_text("The inbound settings were saved.").is_visible()
+    with page.expect_popup() as popup_info:
+        page.get_by_role("button", name="Authorize", exact=True).click()
+    popup = popup_info.value
+    popup.get_by_role("button", name="Adele Vance").click()
+    popup.get_by_role("button", name="Accept").click()
+    page.wait_for_url("**/emails/settings?flow=*")
+
+    spec = {
+        "subject": "Signed contract",
+        "attachments": [{"name": "Vertrag für Adele.pdf", "size": SIZE}],
+    }
+    seeded = requests.post(
+        f"{live_ms.standin}/_standin/mail/mailboxes/{ADELE_MAIL}/messages",
+        json={"messages": [spec]},
+        timeout=TIMEOUT,
+    )
+    assert seeded.status_code == 201
+    page.get_by_role("button", name="Check now").click()
+    assert page.get_by_text("Imported 1 new message.").first.is_visible()
+    page.get_by_role("link", name="Emails", exact=True).first.click()
+    page.get_by_role("link", name="Signed contract").click()
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Vertrag für Adele.pdf").click()
+    download = download_info.value
+    assert download.suggested_filename == "Vertrag für Adele.pdf"
+    assert Path(download.path()).read_bytes() == bytes(i % 251 for i in range(SIZE))
