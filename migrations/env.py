@@ -44,12 +44,6 @@ def get_metadata():
     return target_db.metadata
 
 
-def include_object(obj, name, type_, reflected, compare_to):
-    """Autogenerate compares only the app's own tables: procrastinate's (revision 0010, its
-    own schema SQL) are not in the models and must not be dropped."""
-    return not (type_ == "table" and reflected and name.startswith("procrastinate_"))
-
-
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -90,6 +84,9 @@ def run_migrations_online():
     conf_args = current_app.extensions["migrate"].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    # Autogenerate compares only the app's own tables, not procrastinate's (revision 0010).
+    from app.jobs.queue import include_object
+
     conf_args.setdefault("include_object", include_object)
 
     connectable = get_engine()

@@ -20,6 +20,7 @@ from app.extensions import db
 from app.jobs import functions
 
 SYNC_TASK = "crm.sync_mailbox"
+QUEUE = "procrastinate_"  # the prefix of every table, type and function of the queue
 FINISHED = {"succeeded", "failed", "cancelled", "aborted"}
 
 
@@ -31,6 +32,12 @@ def uses_queue(app: Flask) -> bool:
 def conninfo(app: Flask) -> str:
     """The app's database as a libpq URI (procrastinate speaks psycopg, not SQLAlchemy)."""
     return app.config["SQLALCHEMY_DATABASE_URI"].replace("postgresql+psycopg://", "postgresql://")
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """For Alembic's autogenerate: compare only the app's own tables, not procrastinate's
+    (migration 0010 applies its schema SQL; they are not in the models)."""
+    return not (type_ == "table" and reflected and compare_to is None and name.startswith(QUEUE))
 
 
 def mailbox_lock(account_id: int) -> str:
@@ -53,7 +60,9 @@ def queue(app: Flask) -> procrastinate.App:
     """The procrastinate App of this Flask app, with the tasks and periodic rounds."""
     found = app.extensions.get("procrastinate")
     if found is None:
-        found = _build(app)
+        # The tasks keep the app itself, never `current_app`: a worker's threads have no
+        # app context until a task opens one (Flask documents `_get_current_object` for this).
+        found = _build(getattr(app, "_get_current_object", lambda: app)())
         app.extensions["procrastinate"] = found
     return found
 

@@ -30,6 +30,7 @@ def queue_url(postgres_url):
 @pytest.fixture
 def queue_app(mail_app, queue_url, imap_port):  # noqa: F811
     """The app on PostgreSQL wired to the mail stand-in (Dovecot required), an empty queue."""
+    fleet.apply_queue_schema(queue_url)  # a test elsewhere may have rebuilt the schema
     fleet.empty_queue(queue_url)
     # Only what a test queues runs when it runs the queue in-process, as in the workers.
     mail_app.config.update(fleet.QUIET_ROUNDS)

@@ -1,6 +1,7 @@
 """Mailbox syncs on procrastinate (PostgreSQL): workers in their own processes against the
 stand-in's Dovecot behind its IMAP proxy, which counts the sessions of each mailbox."""
 
+import threading
 import time
 from datetime import timedelta
 
@@ -47,10 +48,24 @@ def _messages_per_account() -> dict[int, tuple[int, int]]:
 
 
 def _run_queued(app) -> None:
-    """Run what is due in this process, as a worker would, then return."""
-    queue.queue(app).run_worker(
-        wait=False, install_signal_handlers=False, listen_notify=False, concurrency=1
-    )
+    """Run what is due in this process, as a worker would, then return. In a thread of its
+    own: the worker runs an event loop, and this thread may have one already (Playwright's,
+    when a browser test ran earlier in this process)."""
+    failures = []
+
+    def work():
+        try:
+            queue.queue(app).run_worker(
+                wait=False, install_signal_handlers=False, listen_notify=False, concurrency=1
+            )
+        except Exception as error:  # noqa: BLE001  (reported in the test's thread)
+            failures.append(error)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(timeout=WAIT)
+    assert not thread.is_alive(), "the in-process worker did not finish"
+    assert not failures, failures
 
 
 def _jobs(app) -> list:
