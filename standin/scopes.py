@@ -29,6 +29,8 @@ _WORDS = {
     "Files.ReadWrite.All": "Have full access to all files you have access to",
     "Sites.Read.All": "Read items in all site collections",
     "Mail.Send": "Send mail as you",
+    "Mail.Send.Shared": "Send mail on behalf of others",
+    "Mail.ReadWrite.Shared": "Read and write user and shared mail",
     "SMTP.Send": "Send email from your mailbox using SMTP AUTH",
     ".default": "All permissions the app is already configured for",
 }

@@ -226,17 +226,33 @@ class OpenIDProvider:
             tokens,
         )
 
-    def refresh(self, client: Client, *, purpose: str, refresh_token: str) -> dict:
+    def refresh(
+        self, client: Client, *, purpose: str, refresh_token: str, granted: str = ""
+    ) -> dict:
         """Redeem a refresh token (the answer carries the rotated one)."""
         discovery = self.discover(client)
-        session = self._session(client, self.scopes(purpose))
+        scopes = self.refresh_scopes(purpose, granted)
+        session = self._session(client, scopes)
         return self._call(
             lambda: session.refresh_token(
                 discovery.token_endpoint,
                 refresh_token=refresh_token,
-                scope=" ".join(self.scopes(purpose)),
+                scope=" ".join(scopes),
                 allow_redirects=False,
             )
+        )
+
+    def refresh_scopes(self, purpose: str, granted: str) -> tuple[str, ...]:
+        """The purpose's scopes that the grant holds (all of them when the grant's scopes are
+        unknown): a refresh asking for a scope added to the purpose after the user consented
+        is refused by the provider, and the account would be lost for what it still may do."""
+        held = {scope.rsplit("/", 1)[-1].lower() for scope in granted.split()}
+        if not held:
+            return self.scopes(purpose)
+        return tuple(
+            scope
+            for scope in self.scopes(purpose)
+            if scope in IDENTITY_SCOPES or scope.rsplit("/", 1)[-1].lower() in held
         )
 
     def forget(self) -> None:

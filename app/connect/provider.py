@@ -114,8 +114,12 @@ class Provider(Protocol):
         """Turn the answer at the redirect URI into a verified sign-in: refuse errors and a
         wrong issuer, redeem the code, check the id_token (raises SignInRefused, ProviderError)."""
 
-    def refresh(self, client: Client, *, purpose: str, refresh_token: str) -> dict:
-        """Redeem a refresh token; the answer carries the new (rotated) refresh token."""
+    def refresh(
+        self, client: Client, *, purpose: str, refresh_token: str, granted: str = ""
+    ) -> dict:
+        """Redeem a refresh token for no more than the scopes it was `granted` (a permission
+        added to the purpose since is asked for by Reauthenticate); the answer carries the new
+        (rotated) refresh token."""
 
     def test_connection(self, client: Client) -> str:
         """Prove the configuration (discovery, client ID and secret); the outcome in words."""

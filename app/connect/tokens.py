@@ -191,7 +191,9 @@ def _call_refresh(owner, credential: Credential, purpose: str) -> dict:
         db.session.rollback()
         raise TokenUnavailable(error.message) from error
     try:
-        return provider.refresh(client, purpose=purpose, refresh_token=refresh_token)
+        return provider.refresh(
+            client, purpose=purpose, refresh_token=refresh_token, granted=credential.scopes or ""
+        )
     except ProviderError as error:
         if error.dead_grant:
             mark_needs_reconnect(owner, error.message)

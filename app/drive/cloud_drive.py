@@ -1,7 +1,9 @@
-"""The Cloud Drive dashlet over the signed-in user's own OneDrive: what the screen lists (folders
-first; icon kind, who modified it, when, size), page cursors and upload tickets the browser
-carries but can neither read nor forge, and the upload rules (one PUT up to 4 MiB, else parts).
-Every call uses the user's own Microsoft account, so nobody reaches another user's drive."""
+"""The Cloud Drive dashlet over the signed-in user's own OneDrive and the SharePoint sites they
+reach: what the screen lists (folders first; icon kind, who modified it, when, size), page
+cursors and upload tickets the browser carries but can neither read nor forge, and the upload
+rules (one PUT up to 4 MiB, else parts). A site's document library is a drive, browsed like My
+Files. Every call uses the user's own Microsoft account, so nobody reaches another user's
+drive."""
 
 import re
 from collections.abc import Mapping
@@ -23,6 +25,8 @@ from app.microsoft.onedrive import (
     ID,
     LINK_SCOPES,
     ORGANIZATION,
+    SITE_GONE,
+    SITE_ID,
     Download,
     DriveError,
     InvalidRequest,
@@ -30,14 +34,18 @@ from app.microsoft.onedrive import (
     NeedsReconnect,
     NoOrganizationLinks,
     NotConnected,
+    NotFound,
     OneDrive,
     PermissionDenied,
     SharingLink,
+    SiteGone,
     check_id,
+    check_site_id,
 )
 from app.users.models import User
 
-MINE, SHARED = "mine", "shared"
+MINE, SHARED, SITES = "mine", "shared", "sites"
+VIEW_LABELS = {MINE: "My Files", SHARED: "Shared With Me", SITES: "Sites"}
 PAGE_SIZE = 100
 CURSOR_MAX_AGE = 6 * 3600
 UPLOAD_MAX_AGE = 24 * 3600
@@ -130,7 +138,9 @@ def _drive(user: User) -> OneDrive:
 @dataclass(frozen=True)
 class Folder:
     """A folder as the screen addresses it: My Files plus a path, Shared With Me, or a folder
-    shared with the user (its drive, id and name) plus a path; with the sort order."""
+    shared with the user (its drive, id and name) plus a path; or Sites (the followed ones), a
+    site (its id and name: its libraries), or a library of it (its drive id and name) plus a
+    path; with the sort order."""
 
     view: str = MINE
     drive_id: str = ""
@@ -139,6 +149,8 @@ class Folder:
     path: str = ""
     sort: str = "name"
     order: str = "asc"
+    site_id: str = ""
+    site_name: str = ""
 
     @classmethod
     def from_args(cls, args: Mapping) -> "Folder":
@@ -147,19 +159,51 @@ class Folder:
         view = str(args.get("view") or MINE)
         sort = str(args.get("sort") or "name")
         order = str(args.get("order") or ("asc" if sort == "name" else "desc"))
-        if view not in (MINE, SHARED) or sort not in ORDER_BY or order not in ("asc", "desc"):
+        if view not in VIEW_LABELS or sort not in ORDER_BY or order not in ("asc", "desc"):
             raise InvalidRequest("That folder address is not valid.")
         path = "/".join(p for p in str(args.get("path") or "").split("/") if p)
         if view == MINE:
             folder = cls(MINE, path=path, sort=sort, order=order)
-        else:
+        elif view == SHARED:
             drive_id, item_id = str(args.get("drive") or ""), str(args.get("item") or "")
             if bool(drive_id) != bool(item_id) or (path and not item_id):
                 raise InvalidRequest("That folder address is not valid.")
             name = str(args.get("name") or "Shared folder")[:250]
             folder = cls(SHARED, drive_id, item_id, name, path, sort, order)
+        else:
+            folder = replace(cls._in_sites(args, path), sort=sort, order=order)
         folder.location  # noqa: B018  (checks ids and names)
         return folder
+
+    @classmethod
+    def _in_sites(cls, args: Mapping, path: str) -> "Folder":
+        """Sites, a site (`site`, `site_name`) or a path in a library of it (`drive`, `name`)."""
+        site_id, drive_id = str(args.get("site") or ""), str(args.get("drive") or "")
+        if (drive_id and not site_id) or (path and not drive_id):
+            raise InvalidRequest("That folder address is not valid.")
+        if site_id:
+            check_site_id(site_id)
+        site_name = str(args.get("site_name") or "Site")[:250] if site_id else ""
+        name = str(args.get("name") or "Documents")[:250] if drive_id else ""
+        return cls(SITES, drive_id, "", name, path, site_id=site_id, site_name=site_name)
+
+    @property
+    def is_sites_list(self) -> bool:
+        """Sites itself (followed sites, a search for sites) or a site's list of libraries:
+        no folder, nothing to upload into."""
+        return self.view == SITES and not self.drive_id
+
+    @property
+    def searchable(self) -> bool:
+        """Whether Search applies: in a drive, a shared folder, a library, or for sites."""
+        if self.view == SHARED:
+            return bool(self.item_id)
+        return not (self.view == SITES and self.site_id and not self.drive_id)
+
+    @property
+    def drive_top(self) -> int:
+        """Where the drive's own top is in the breadcrumb (Move browses from there)."""
+        return {MINE: 0, SHARED: 1, SITES: 2}[self.view]
 
     @property
     def is_shared_root(self) -> bool:
@@ -171,6 +215,8 @@ class Folder:
         """Where Graph finds it; None for Shared With Me itself."""
         if self.view == MINE:
             return Location(None, "root", self.path)
+        if self.view == SITES:
+            return Location(check_id(self.drive_id), "root", self.path) if self.drive_id else None
         if not self.item_id:
             return None
         return Location(check_id(self.drive_id), check_id(self.item_id), self.path)
@@ -179,9 +225,11 @@ class Folder:
         """Query parameters naming this folder (defaults left out), with `changes` applied."""
         values = {
             "view": "" if self.view == MINE else self.view,
+            "site": self.site_id,
+            "site_name": self.site_name if self.site_id else "",
             "drive": self.drive_id,
             "item": self.item_id,
-            "name": self.name if self.item_id else "",
+            "name": self.name if self.item_id or self.view == SITES else "",
             "path": self.path,
             "sort": "" if self.sort == "name" else self.sort,
             "order": "" if self.order == ("asc" if self.sort == "name" else "desc") else self.order,
@@ -196,10 +244,16 @@ class Folder:
     def crumbs(self) -> list[tuple[str, "Folder"]]:
         """The breadcrumb: (label, folder) from the view's top down to this folder."""
         top = Folder(self.view, sort=self.sort, order=self.order)
-        trail = [("My Files" if self.view == MINE else "Shared With Me", top)]
+        trail = [(VIEW_LABELS[self.view], top)]
         base = replace(self, path="")
         if self.view == SHARED and self.item_id:
             trail.append((self.name, base))
+        if self.view == SITES and self.site_id:
+            trail.append(
+                (self.site_name, replace(top, site_id=self.site_id, site_name=self.site_name))
+            )
+            if self.drive_id:
+                trail.append((self.name, base))
         for part in self.location.parts if self.location else []:
             base = base.child(part)
             trail.append((part, base))
@@ -214,10 +268,23 @@ class Folder:
 @dataclass(frozen=True)
 class Place:
     """A folder known only by its id (and drive, "" for the user's own): where a search result
-    lives when Graph did not send the folder's path. Opening it asks Graph where it is."""
+    lives when Graph did not send the folder's path. Opening it asks Graph where it is. In a
+    site's library, `library` is that library (its top), so it opens there."""
 
     drive_id: str
     item_id: str
+    library: Folder | None = None
+
+    @classmethod
+    def from_args(cls, args: Mapping) -> "Place":
+        """The folder `open` (an id) of `drive`; in a library when the arguments name one."""
+        library = None
+        if args.get("view") == SITES:
+            keys = ("view", "site", "site_name", "drive", "name")
+            library = Folder.from_args({key: args.get(key) for key in keys if args.get(key)})
+            if library.location is None:
+                raise InvalidRequest("That folder address is not valid.")
+        return cls(str(args.get("drive") or ""), str(args.get("open") or ""), library)
 
 
 @dataclass(slots=True)
@@ -351,8 +418,36 @@ def _has_thumbnail(item: dict) -> bool:
     return isinstance(sets, list) and any(isinstance(s, dict) and s.get("small") for s in sets)
 
 
+def _site_row(site: dict, folder: Folder) -> Row | None:
+    """A site the user follows or found: it opens to its libraries."""
+    site_id, name = (
+        str(site.get("id") or ""),
+        str(site.get("displayName") or site.get("name") or ""),
+    )
+    if not SITE_ID.fullmatch(site_id):
+        return None
+    target = replace(Folder(SITES, sort=folder.sort, order=folder.order), site_id=site_id)
+    target = replace(target, site_name=name[:250] or "Site")
+    when = _when(site.get("lastModifiedDateTime"))
+    return Row(site_id, "", name, True, "site", "", when, "", target)
+
+
+def _library_row(library: dict, folder: Folder) -> Row | None:
+    """A document library of the site: it opens like My Files."""
+    drive_id, name = str(library.get("id") or ""), str(library.get("name") or "Documents")
+    if not ID.fullmatch(drive_id):
+        return None
+    target = replace(folder, drive_id=drive_id, name=name[:250], path="")
+    when = _when(library.get("lastModifiedDateTime"))
+    return Row(drive_id, drive_id, name, True, "library", _who(library), when, "", target)
+
+
 def _rows(items: list[dict], folder: Folder, sort_here: bool = False) -> list[Row]:
-    rows = [_row(item, folder) for item in items]
+    if folder.is_sites_list:
+        make = _library_row if folder.site_id else _site_row
+        rows = [row for row in (make(item, folder) for item in items) if row is not None]
+    else:
+        rows = [_row(item, folder) for item in items]
     if sort_here:  # Shared With Me has no $orderby
         key = (lambda r: r.name.casefold()) if folder.sort == "name" else (lambda r: r.modified_iso)
         rows.sort(key=key, reverse=folder.order == "desc")
@@ -380,15 +475,42 @@ def _found(drive: OneDrive, user: User, folder: Folder, query: str, page) -> Lis
     if page.next_link:
         spec = {**_binding(drive, user), "n": page.next_link, "f": folder.params(), "q": query}
         cursor = sealed.seal("drive.page", spec)
-    return Listing(folder, [_result(item, folder) for item in page.items], cursor, query)
+    if folder.is_sites_list:
+        rows = _rows(page.items, folder)
+    else:
+        rows = [_result(item, folder) for item in page.items]
+    return Listing(folder, rows, cursor, query)
+
+
+def _in_site(drive: OneDrive, folder: Folder, call):
+    """`call()`; when a library's folder is not found, ask Graph whether its site still
+    exists (an extra call only then), and say so when it does not."""
+    try:
+        return call()
+    except NotFound as error:
+        if folder.view != SITES or not folder.site_id or isinstance(error, SiteGone):
+            raise
+        try:
+            drive.site(folder.site_id)
+        except NotFound:
+            raise SiteGone(SITE_GONE) from error
+        raise
 
 
 def list_folder(user: User, folder: Folder) -> Listing:
-    """The first page of a folder (one Graph call), or the items shared with the user."""
+    """The first page of a folder or library (one Graph call), the items shared with the user,
+    the sites they follow or a site's libraries."""
     drive = _drive(user)
     if folder.is_shared_root:
         return _listing(drive, user, folder, drive.shared_with_me(), sort_here=True)
-    page = drive.children(folder.location, top=PAGE_SIZE, orderby=folder.orderby)
+    if folder.is_sites_list:
+        if folder.site_id:
+            page = drive.libraries(folder.site_id, top=PAGE_SIZE)
+        else:
+            page = drive.followed_sites(top=PAGE_SIZE)
+        return _listing(drive, user, folder, page, sort_here=True)
+    location, order = folder.location, folder.orderby
+    page = _in_site(drive, folder, lambda: drive.children(location, top=PAGE_SIZE, orderby=order))
     return _listing(drive, user, folder, page)
 
 
@@ -405,30 +527,39 @@ def more(user: User, cursor: str) -> Listing:
     drive = _drive(user)
     payload = _opened(drive, user, "drive.page", cursor, CURSOR_MAX_AGE)
     folder = Folder.from_args(payload.get("f") or {})
-    page = drive.next_page(str(payload.get("n", "")))
+    page = drive.next_page(str(payload.get("n", "")), sites=folder.is_sites_list)
     if payload.get("q"):
         return _found(drive, user, folder, str(payload["q"]), page)
-    return _listing(drive, user, folder, page, sort_here=folder.is_shared_root)
+    sort_here = folder.is_shared_root or folder.is_sites_list
+    return _listing(drive, user, folder, page, sort_here=sort_here)
 
 
 # --- search ---------------------------------------------------------------------------------------
 
 
 def _search_root(folder: Folder) -> Location:
-    """Where a search in `folder` looks: all of My Files, or all of the shared folder."""
+    """Where a search in `folder` looks: all of My Files, of the library, or of the shared
+    folder."""
     if folder.view == MINE:
         return Location(None, "root")
+    if folder.view == SITES:
+        if not folder.drive_id:
+            raise InvalidRequest("Open a library to search in it.")
+        return Location(folder.drive_id, "root")
     if not folder.item_id:
         raise InvalidRequest("Open a shared folder to search in it.")
     return Location(folder.drive_id, folder.item_id)
 
 
 def search(user: User, folder: Folder, query: str) -> Listing:
-    """The first page of what Graph finds for `query` in the drive (or shared folder) being
-    browsed: one Graph call."""
+    """The first page of what Graph finds for `query` in the drive, library or shared folder
+    being browsed, or of the sites it finds from Sites: one Graph call."""
     drive = _drive(user)
     query = " ".join(str(query or "").split())
-    page = drive.search(_search_root(folder), query, top=PAGE_SIZE)
+    if folder.is_sites_list and not folder.site_id:
+        return _found(drive, user, folder, query, drive.search_sites(query, top=PAGE_SIZE))
+    root = _search_root(folder)
+    page = _in_site(drive, folder, lambda: drive.search(root, query, top=PAGE_SIZE))
     return _found(drive, user, folder, query, page)
 
 
@@ -442,44 +573,52 @@ def _graph_path(reference: dict) -> str | None:
 
 def _result(item: dict, folder: Folder) -> Row:
     """A search result: its row, and the folder it is in, by path when Graph sent the path
-    (My Files), else by id."""
+    (My Files, a library), else by id."""
     reference = item.get("parentReference") if isinstance(item.get("parentReference"), dict) else {}
     row = _row(item, folder)
     parent_id = str(reference.get("id") or "")
     path = _graph_path(reference)
-    if folder.view == MINE and path is not None:
+    if folder.view in (MINE, SITES) and path is not None:
         row.parent, row.parent_path = replace(folder, path=path), path
         if row.is_folder and row.target is not None and "remoteItem" not in item:
             row.target = row.parent.child(row.name)
     else:
-        drive_id = folder.drive_id if folder.view == SHARED else ""
-        row.parent = Place(drive_id, parent_id) if ID.fullmatch(parent_id) else None
+        drive_id = folder.drive_id if folder.view in (SHARED, SITES) else ""
+        library = replace(folder, path="") if folder.view == SITES else None
+        row.parent = Place(drive_id, parent_id, library) if ID.fullmatch(parent_id) else None
         row.parent_path = path
         if row.is_folder and "remoteItem" not in item:
-            row.target = Place(drive_id, row.id)
+            row.target = Place(drive_id, row.id, library)
     return row
 
 
 def open_place(user: User, place: Place, sort: Mapping) -> Listing:
-    """Open a folder known only by id: ask Graph for its path (My Files) or name (a shared
-    drive), then list it like any folder. Two Graph calls."""
+    """Open a folder known only by id: ask Graph for its path (My Files, a library) or name
+    (a shared drive), then list it like any folder. Two Graph calls."""
     if not place.item_id:
         raise InvalidRequest("Choose a folder to open.")
     drive = _drive(user)
     item = drive.folder_item(place.drive_id or None, place.item_id)
     order = {k: sort.get(k) for k in ("sort", "order") if sort.get(k)}
-    if place.drive_id:
+    if place.library is not None:
+        folder = _at_path(replace(place.library, **order), item)
+    elif place.drive_id:
         args = {"view": SHARED, "drive": place.drive_id, "item": place.item_id}
         folder = Folder.from_args({**args, "name": str(item.get("name") or ""), **order})
-    elif "root" in item:
-        folder = Folder.from_args(order)
     else:
-        parent = _graph_path(item.get("parentReference") or {})
-        if parent is None:
-            raise DriveError("OneDrive did not say where this folder is.")
-        path = f"{parent}/{item.get('name', '')}".strip("/")
-        folder = Folder.from_args({"path": path, **order})
+        folder = _at_path(Folder.from_args(order), item)
     return list_folder(user, folder)
+
+
+def _at_path(top: Folder, item: dict) -> Folder:
+    """The folder `item` (a driveItem with its parentReference) below the drive's `top`."""
+    if "root" in item:
+        return top
+    parent = _graph_path(item.get("parentReference") or {})
+    if parent is None:
+        raise DriveError("OneDrive did not say where this folder is.")
+    path = f"{parent}/{item.get('name', '')}".strip("/")
+    return Folder.from_args({**top.params(), "path": path})
 
 
 # --- changes ------------------------------------------------------------------------------------
@@ -487,21 +626,25 @@ def open_place(user: User, place: Place, sort: Mapping) -> Listing:
 
 def _writable(folder: Folder) -> Location:
     if folder.location is None:
-        raise InvalidRequest("Open a folder first: Shared With Me itself cannot hold new items.")
+        raise InvalidRequest(
+            "Open a folder first: Shared With Me and Sites themselves cannot hold new items."
+        )
     return folder.location
 
 
 def create_folder(user: User, folder: Folder, name: str, rename: bool = False) -> Row:
     """A new folder; an existing name is a NameConflict unless the user chose to rename."""
-    drive = _drive(user)
-    item = drive.create_folder(_writable(folder), name, "rename" if rename else "fail")
-    return _row(item, folder)
+    drive, where = _drive(user), _writable(folder)
+    conflict = "rename" if rename else "fail"
+    return _row(_in_site(drive, folder, lambda: drive.create_folder(where, name, conflict)), folder)
 
 
 def upload_small(user: User, folder: Folder, name: str, data: bytes, conflict: str = FAIL) -> Row:
     """A file of at most 4 MiB in one request; a taken name is a NameConflict unless the user
     chose keep both (rename) or replace."""
-    return _row(_drive(user).upload_small(_writable(folder), name, data, conflict), folder)
+    drive, where = _drive(user), _writable(folder)
+    item = _in_site(drive, folder, lambda: drive.upload_small(where, name, data, conflict))
+    return _row(item, folder)
 
 
 @dataclass(frozen=True)
@@ -518,8 +661,8 @@ def start_upload(user: User, folder: Folder, name: str, size: int, conflict: str
     replace."""
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise InvalidRequest("The file size is missing.")
-    drive = _drive(user)
-    url = drive.create_upload_session(_writable(folder), name, size, conflict)
+    drive, where = _drive(user), _writable(folder)
+    url = _in_site(drive, folder, lambda: drive.create_upload_session(where, name, size, conflict))
     spec = {**_binding(drive, user), "url": url, "size": size, "f": folder.params()}
     return Upload(sealed.seal("drive.upload", spec), graph.UPLOAD_CHUNK_MAX)
 

@@ -6,7 +6,7 @@ from urllib.parse import quote, urlencode
 from flask import g, url_for
 
 from app.core import times
-from app.drive.cloud_drive import Folder, Listing, Place, Row
+from app.drive.cloud_drive import SITES, Folder, Listing, Place, Row
 from app.microsoft import graph
 
 SIMPLE_UPLOAD_MAX = graph.SIMPLE_UPLOAD_MAX  # the script uploads bigger files in parts
@@ -33,10 +33,14 @@ class Links:
         return {"href": f"{self.page}{suffix}", "api": f"{self.api}{suffix}"}
 
     def place(self, place: Place) -> dict:
-        """The page URL (`href`) and the JSON URL (`api`) that open a folder known by id."""
-        query = urlencode(
-            {k: v for k, v in (("drive", place.drive_id), ("open", place.item_id)) if v}
-        )
+        """The page URL (`href`) and the JSON URL (`api`) that open a folder known by id (in its
+        library, for a site's)."""
+        if place.library is not None:
+            params = {**place.library.params(path="", sort="", order=""), "open": place.item_id}
+            query = urlencode(params, quote_via=quote)
+        else:
+            pairs = (("drive", place.drive_id), ("open", place.item_id))
+            query = urlencode({k: v for k, v in pairs if v})
         return {"href": f"{self.page}?{query}", "api": f"{self.open}?{query}"}
 
     def target(self, target: Folder | Place) -> dict:
@@ -128,7 +132,9 @@ def place_label(row: Row) -> str:
     link only opens the folder (search results often come without the path)."""
     if row.parent_path is None:
         return "Open folder"
-    return " / ".join(["My Files", *row.parent_path.split("/")]) if row.parent_path else "My Files"
+    in_library = isinstance(row.parent, Folder) and row.parent.view == SITES
+    top = row.parent.name if in_library else "My Files"
+    return " / ".join([top, *row.parent_path.split("/")]) if row.parent_path else top
 
 
 def crumbs(listing: Listing) -> list[dict]:
@@ -152,8 +158,28 @@ def more_links(listing: Listing) -> dict | None:
     }
 
 
+def search_label(folder: Folder | None) -> str:
+    """What the search box looks through, in words (its label)."""
+    if folder is not None and folder.is_sites_list:
+        return "Search sites"
+    return "Search in this drive"
+
+
+def empty_text(listing: Listing | None) -> str:
+    """What an empty listing says."""
+    folder = listing.folder if listing else None
+    if listing and listing.query:
+        return "Nothing found."
+    if folder is not None and folder.is_sites_list and folder.site_id:
+        return "This site has no document libraries."
+    if folder is not None and folder.is_sites_list:
+        return "You do not follow any sites yet. Search for a site to open it."
+    return "This folder is empty."
+
+
 def listing_json(listing: Listing) -> dict:
-    """A listing for the script: folder, breadcrumb, rows, Load more, sort links."""
+    """A listing for the script: folder, breadcrumb, rows, Load more, sort links; whether
+    items can be added (`writable`), searched, and have actions (not sites or libraries)."""
     folder, shared = listing.folder, links()
     here = shared.found(folder, listing.query) if listing.query else shared.folder(folder)
     return {
@@ -162,9 +188,13 @@ def listing_json(listing: Listing) -> dict:
         "view": folder.view,
         "sort": folder.sort,
         "order": folder.order,
-        "writable": not folder.is_shared_root and not listing.query,
+        "writable": folder.location is not None and not listing.query,
+        "actions": not folder.is_sites_list,
+        "drive_top": folder.drive_top,
         "query": listing.query,
-        "searchable": not folder.is_shared_root,
+        "searchable": folder.searchable,
+        "search_label": search_label(folder),
+        "empty": empty_text(listing),
         "crumbs": crumbs(listing),
         "rows": [row_json(row, shared) for row in listing.rows],
         "more": more_links(listing),

@@ -15,9 +15,12 @@ from app.microsoft.onedrive import (
     NameConflict,
     NeedsReconnect,
     NotConnected,
+    SiteGone,
+    SitesNotPermitted,
 )
 
 bp.add_app_template_global(presenters, "drive_shapes")
+SITES_TOP = Folder(cloud_drive.SITES)
 
 
 @bp.before_request
@@ -65,6 +68,7 @@ def _drive_error(error: DriveError):
     """A clear message and a 4xx/5xx: JSON for the script, the page for browsers. When the same
     request may work in a moment, the page offers Try again (the same URL), the script `retry`."""
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
+    ways = _ways_on(error)
     if not request.endpoint or not request.endpoint.startswith("drive.api_"):
         here = request.full_path if request.endpoint == "drive.index" else None
         page = render_template(
@@ -73,13 +77,25 @@ def _drive_error(error: DriveError):
             error=error.message,
             retry_url=request.full_path if error.retryable else None,
             refresh_url=here,
+            **ways,
         )
         return page, error.status, headers
     body = {"error": error.message, "retry_after": error.retry_after, "retry": error.retryable}
     if isinstance(error, NotConnected | NeedsReconnect):
         body["reconnect_url"] = url_for("accounts.new")
     body["conflict"] = isinstance(error, NameConflict)
-    return jsonify(body), error.status, headers
+    return jsonify({**body, **ways}), error.status, headers
+
+
+def _ways_on(error: DriveError) -> dict:
+    """Where the user goes from a Sites error: Reauthenticate the account for the missing
+    permission; back to Sites from a site that is gone."""
+    if isinstance(error, SitesNotPermitted):
+        account_id = cloud_drive.connection_of(_user()).account_id
+        return {"reauthenticate_url": url_for("accounts.detail", account_id=account_id)}
+    if isinstance(error, SiteGone):
+        return {"back": {"label": "Back to Sites", **presenters.folder_links(SITES_TOP)}}
+    return {}
 
 
 # --- pages ---------------------------------------------------------------------------------------
@@ -94,8 +110,7 @@ def _listing():
     if "q" in args:
         return cloud_drive.search(_user(), Folder.from_args(args), args["q"])
     if args.get("open"):
-        place = Place(str(args.get("drive") or ""), str(args["open"]))
-        return cloud_drive.open_place(_user(), place, args)
+        return cloud_drive.open_place(_user(), Place.from_args(args), args)
     return cloud_drive.list_folder(_user(), Folder.from_args(args))
 
 
@@ -161,7 +176,7 @@ def api_search():
 @bp.get("/api/open")
 def api_open():
     """A folder known only by id (a search result's folder): found, then listed."""
-    place = Place(request.args.get("drive", ""), request.args.get("open", ""))
+    place = Place.from_args(request.args)
     return jsonify(presenters.listing_json(cloud_drive.open_place(_user(), place, request.args)))
 
 

@@ -16,7 +16,7 @@ from app.connect import tokens
 from app.connect.external_accounts import PURPOSE
 from app.connect.models import ExternalAccount
 from app.connect.oidc import retry_after
-from app.microsoft import graph
+from app.microsoft import graph, identity
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,19 @@ THUMBNAIL_SIZES = ("small", "large")
 THUMBNAIL_MAX = 8 * 1024 * 1024  # bytes of a thumbnail we pass on; Graph's large ones are far less
 SEARCH_MAX = 200  # characters of search text we send
 ID = re.compile(graph.ID_PATTERN)
+# A SharePoint site: Graph's id is "{hostname},{site collection GUID},{web GUID}". A row shows
+# its name and date; a document library (a drive of the site) its name, date and modifier.
+SITE_ID = re.compile(r"[A-Za-z0-9.-]{1,253},[0-9A-Fa-f-]{36},[0-9A-Fa-f-]{36}")
+SITE_FIELDS = "id,name,displayName,lastModifiedDateTime"
+LIBRARY_FIELDS = "id,name,driveType,lastModifiedDateTime,lastModifiedBy"
+# The scopes that let Graph list sites: Sites.Read.All, or a wider Sites permission.
+SITES_SCOPES = {"sites.read.all", "sites.readwrite.all", "sites.manage.all"}
+SITES_SCOPES.add("sites.fullcontrol.all")
+SITES_NOT_PERMITTED = (
+    f"Sites needs the permission “{identity.SCOPE_WORDS[identity.SITES_SCOPE]}” "
+    f"({identity.SITES_SCOPE}), which this account was connected without."
+)
+SITE_GONE = "This site no longer exists or you no longer have access to it."
 FORBIDDEN_NAME_CHARACTERS = set('"*:<>?/\\|')
 REDIRECTS = (301, 302, 303, 307, 308)
 # What to do when a name is taken: fail (ask the user), keep both (rename) or replace.
@@ -117,6 +130,15 @@ class Unreachable(DriveError):
     retryable = True
 
 
+class SitesNotPermitted(PermissionDenied):
+    """The account was connected without Sites.Read.All, or Graph refused it the sites: it
+    must be reauthenticated to ask for the permission."""
+
+
+class SiteGone(NotFound):
+    """The site (and so its libraries) was deleted, or the user lost access to it."""
+
+
 class NoOrganizationLinks(InvalidRequest):
     """A personal OneDrive has no organization, so Graph makes no organization links there."""
 
@@ -128,6 +150,13 @@ def check_id(value: str, what: str = "Folder") -> str:
     """`value` when it can be a Graph drive or item id; NotFound otherwise."""
     if not isinstance(value, str) or not ID.fullmatch(value):
         raise NotFound(f"{what} not found.")
+    return value
+
+
+def check_site_id(value: str) -> str:
+    """`value` when it can be a Graph site id; NotFound otherwise."""
+    if not isinstance(value, str) or not SITE_ID.fullmatch(value):
+        raise NotFound("Site not found.")
     return value
 
 
@@ -403,11 +432,62 @@ class OneDrive:
         """Items other people shared with the user."""
         return _page(_json(self._request("GET", f"{self.graph}/me/drive/sharedWithMe")))
 
-    def next_page(self, next_link: str) -> Page:
-        """The page behind an `@odata.nextLink`, fetched verbatim; only Graph's own links."""
+    def next_page(self, next_link: str, *, sites: bool = False) -> Page:
+        """The page behind an `@odata.nextLink`, fetched verbatim; only Graph's own links.
+        `sites`: a page of sites or libraries, which needs the Sites permission."""
         if not next_link.startswith(f"{self.graph}/"):
             raise InvalidRequest("That page link does not point at Microsoft Graph.")
+        if sites:
+            return _page(self._sites(next_link))
         return _page(_json(self._request("GET", next_link)))
+
+    # SharePoint sites
+
+    def can_read_sites(self) -> bool:
+        """Whether the account was granted a Sites permission; a grant whose scopes were not
+        recorded is tried (Graph says no with a 403)."""
+        scopes = self.account.credential.scopes if self.account.credential else ""
+        granted = {s.rsplit("/", 1)[-1].lower() for s in (scopes or "").split()}
+        return not granted or bool(granted & SITES_SCOPES)
+
+    def _sites(self, url: str) -> dict:
+        """A Sites call: refused before it is made when the account lacks the permission,
+        and a 403 from Graph means the same."""
+        if not self.can_read_sites():
+            raise SitesNotPermitted(SITES_NOT_PERMITTED)
+        try:
+            return _json(self._request("GET", url, subject="site"))
+        except PermissionDenied as error:
+            raise SitesNotPermitted(SITES_NOT_PERMITTED) from error
+
+    def _query(self, top: int, fields: str) -> str:
+        return urlencode({"$top": top, "$select": fields}, safe="$,", quote_via=quote)
+
+    def followed_sites(self, *, top: int) -> Page:
+        """The first page of the sites the user follows."""
+        query = self._query(top, SITE_FIELDS)
+        return _page(self._sites(f"{self.graph}/me/followedSites?{query}"))
+
+    def search_sites(self, text: str, *, top: int) -> Page:
+        """The first page of the sites Graph finds for `text` (`/sites?search=`), one call."""
+        text = " ".join((text or "").split())[:SEARCH_MAX]
+        if not text:
+            raise InvalidRequest("Type what to search for.")
+        query = f"search={quote(text, safe='')}&{self._query(top, SITE_FIELDS)}"
+        return _page(self._sites(f"{self.graph}/sites?{query}"))
+
+    def site(self, site_id: str) -> dict:
+        """One site (its id and name): whether it still exists for the user."""
+        return self._sites(f"{self.graph}/sites/{quote(check_site_id(site_id), safe=',')}")
+
+    def libraries(self, site_id: str, *, top: int) -> Page:
+        """The first page of a site's document libraries (its drives)."""
+        site = quote(check_site_id(site_id), safe=",")
+        query = self._query(top, LIBRARY_FIELDS)
+        try:
+            return _page(self._sites(f"{self.graph}/sites/{site}/drives?{query}"))
+        except NotFound as error:
+            raise SiteGone(SITE_GONE) from error
 
     def item(self, drive_id: str | None, item_id: str, subject: str = "item") -> dict:
         """One driveItem."""

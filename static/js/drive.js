@@ -1,4 +1,5 @@
-// Cloud Drive: browse My Files / Shared With Me without page reloads, Search, Load more, sort, Refresh,
+// Cloud Drive: browse My Files / Shared With Me / Sites (followed sites, a search for sites, a site's
+// document libraries, each library browsed like My Files) without page reloads, Search, Load more, sort, Refresh,
 // New Folder, Upload File (one or several files, picked or dropped on the dashlet, in one queue
 // with Cancel per file; each up to 4 MiB in one request, else in parts, with a progress bar and
 // Cancel), Copy Link (for the organization, or for anyone when the admin allows it and the user
@@ -123,8 +124,18 @@
       const body = result.body || {};
       let extra = null;
       if (body.reconnect_url) extra = el("a", { href: body.reconnect_url }, "Open External Accounts");
+      else if (body.reauthenticate_url) extra = el("a", { className: "button small primary", href: body.reauthenticate_url }, "Reauthenticate");
+      else if (body.back) extra = el("a", { className: "button small", href: body.back.href, dataset: { api: body.back.api } }, body.back.label);
       else if (retry && (body.retry || result.status === 0)) extra = this.retryButton(retry);
+      // Sites the account may not list, or a site that is gone: what was shown no longer holds.
+      if (body.reauthenticate_url || body.back) this.clearRows();
       this.status(body.error || "Something went wrong. Please try again.", "error", extra);
+    }
+
+    clearRows() {
+      this.rows.replaceChildren();
+      this.q("[data-drive-empty]").hidden = true;
+      this.q("[data-drive-more-box]").hidden = true;
     }
 
     retryButton(retry) {
@@ -165,13 +176,14 @@
       const searchForm = this.q("[data-drive-search]");
       searchForm.hidden = !listing.searchable;
       if (!append) searchForm.querySelector("input[type=search]").value = listing.query || "";
+      searchForm.querySelector("[data-drive-search-label]").textContent = listing.search_label;
       this.renderSort(listing);
       this.q("[data-drive-tools]").classList.toggle("drive-disabled", !listing.writable);
       this.q("[data-drive-tools]").querySelectorAll("button, input").forEach((control) => { control.disabled = !listing.writable; });
       if (!append) this.rows.replaceChildren();
       listing.rows.forEach((row) => this.insertRow(row));
       const empty = this.q("[data-drive-empty]");
-      empty.textContent = listing.query ? "Nothing found." : "This folder is empty.";
+      empty.textContent = listing.empty;
       empty.hidden = this.rows.children.length > 0;
       const moreBox = this.q("[data-drive-more-box]");
       moreBox.hidden = !listing.more;
@@ -223,6 +235,7 @@
             row.in.known ? null : el("span", { className: "visually-hidden" }, ` of “${row.name}”`)))
         : null;
       const actions = el("td", { className: "drive-col-actions" });
+      if (this.listing && this.listing.actions === false) return this.plainRow(row, name, actions);
       if (!row.folder) actions.append(el("a", { className: "button small", href: row.download }, "Download"), " ");
       if (row.preview || row.text_preview) {
         const data = row.text_preview ? { preview: "", text: row.text_preview } : { preview: "" };
@@ -242,6 +255,11 @@
         el("button", { type: "button", className: "small", dataset: { action: "link" } }, "Copy Link"), " ",
         el("button", { type: "button", className: "small drive-delete", dataset: { action: "delete" } }, "Delete"),
       );
+      return this.plainRow(row, name, actions, where);
+    }
+
+    // A row without actions (a site, a library) or with the given action cell.
+    plainRow(row, name, actions, where) {
       return el("tr", { dataset: { id: row.id, drive: row.drive, name: row.name, kind: row.kind } },
         el("td", { className: "drive-col-name" },
           row.thumbnail
@@ -671,10 +689,9 @@
       });
     }
 
-    // The top of the drive being browsed: My Files, or the shared folder itself.
+    // The top of the drive being browsed: My Files, the shared folder itself, or the library.
     top() {
-      const crumbs = this.panel.listing.crumbs;
-      return this.panel.listing.view === "shared" ? crumbs[1] : crumbs[0];
+      return this.panel.listing.crumbs[this.panel.listing.drive_top];
     }
 
     open(tr) {
@@ -722,8 +739,7 @@
     }
 
     renderCrumbs(listing) {
-      const skip = listing.view === "shared" ? 1 : 0;
-      const crumbs = listing.crumbs.slice(skip);
+      const crumbs = listing.crumbs.slice(listing.drive_top);
       this.pq("[data-picker-crumbs]").replaceChildren(...crumbs.map((crumb, index) => {
         if (index === crumbs.length - 1) return el("li", {}, el("span", { "aria-current": "location" }, crumb.label));
         const button = el("button", { type: "button", className: "link" }, crumb.label);

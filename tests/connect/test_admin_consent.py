@@ -54,6 +54,7 @@ def test_the_page_lists_each_purposes_permissions_in_words_and_scope_names(
         "Read and write all files you can access in OneDrive <code>Files.ReadWrite.All</code>"
         in page
     )
+    assert "Read items in all site collections <code>Sites.Read.All</code>" in page  # Sites
     assert "<code>https://outlook.office.com/IMAP.AccessAsUser.All</code>" in page
     assert "Send mail as you (Microsoft Graph) <code>Mail.Send</code>" in page
     assert "Certificates &amp; secrets" in page  # where to find the secret's expiry
@@ -91,6 +92,7 @@ def test_grant_admin_consent_asks_for_every_permission_and_records_the_grant(
         "offline_access",
         "User.Read",
         "Files.ReadWrite.All",
+        "Sites.Read.All",
         "Mail.Send",
         "https://outlook.office.com/SMTP.Send",
         "https://outlook.office.com/IMAP.AccessAsUser.All",

@@ -54,7 +54,9 @@ def test_connect_through_the_popup_flow(sally, client, app):
     params = {k: v[0] for k, v in parse_qs(urlsplit(flow.authorize_url).query).items()}
     assert params["response_type"] == "code" and params["response_mode"] == "query"
     assert params["prompt"] == "select_account" and params["code_challenge_method"] == "S256"
-    assert params["scope"] == "openid profile email offline_access User.Read Files.ReadWrite.All"
+    assert params["scope"] == (
+        "openid profile email offline_access User.Read Files.ReadWrite.All Sites.Read.All"
+    )
     assert params["redirect_uri"] == "http://127.0.0.1:5000/oauth/microsoft/callback"
     assert params["client_id"] == CLIENT_ID and params["state"] and params["nonce"]
     assert "login_hint" not in params
