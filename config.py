@@ -43,6 +43,11 @@ class Config:
     MAIL_FETCH_BATCH = int(os.environ.get("MAIL_FETCH_BATCH", "500"))
     MAIL_FETCH_BATCH_BYTES = int(os.environ.get("MAIL_FETCH_BATCH_BYTES", str(16 * 1024 * 1024)))
     MAIL_MAX_BODY_BYTES = int(os.environ.get("MAIL_MAX_BODY_BYTES", str(1024 * 1024)))
+    # Compose: the most bytes of attachments one message may carry, all files together (the
+    # page refuses more before uploading; the server too, in words).
+    MAIL_MAX_ATTACHMENT_BYTES = int(
+        os.environ.get("MAIL_MAX_ATTACHMENT_BYTES", str(25 * 1024 * 1024))
+    )
     # "host:port:security" pre-filled for new Exchange Online accounts instead of Microsoft's
     # servers (make run points them at the local stand-in).
     MAIL_DEFAULT_SMTP = os.environ.get("MAIL_DEFAULT_SMTP", "")

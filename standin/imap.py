@@ -1,7 +1,10 @@
-"""Exchange Online's IMAP, played by Debian's Dovecot: an ``oauth2`` passdb asks the stand-in's
-token-introspection endpoint whether a bearer token is an active Outlook-audience token for
-the mailbox named by ``user=`` and carries ``IMAP.AccessAsUser.All``. Failed sign-ins are not
-delayed (no auth penalty), so tests of rejected tokens stay fast.
+"""Exchange Online's IMAP, played by Debian's Dovecot: a ``checkpassword`` passdb (the XOAUTH2
+mechanism hands it the bearer token as the password) asks the stand-in's introspection endpoint
+whether the token is an active Outlook-audience token carrying ``IMAP.AccessAsUser.All`` whose
+owner may open the mailbox named by ``user=``: their own, or a shared mailbox they have Full
+Access to (see ``delegation``), with IMAP on. A refusal is answered with Exchange Online's words,
+``NO [CONTACTADMIN] AUTHENTICATE failed.`` (Dovecot adds the response code). Failed sign-ins are
+not delayed (no auth penalty), so tests of rejected tokens stay fast.
 
 Dovecot runs as its own process (``dovecot -F -c CONF``) from a config written into a folder
 that also holds the mailboxes (Maildir, one folder per mailbox address), all stored as one
@@ -18,6 +21,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -70,9 +74,9 @@ protocol imap {{
   mail_max_userip_connections = 200
 }}
 passdb {{
-  driver = oauth2
+  driver = checkpassword
   mechanisms = xoauth2 oauthbearer
-  args = {folder}/oauth2.conf.ext
+  args = {folder}/checkpassword.py
 }}
 userdb {{
   driver = static
@@ -80,16 +84,38 @@ userdb {{
 }}
 """
 
-OAUTH2 = """\
-introspection_mode = post
-introspection_url = {introspection_url}
-force_introspection = yes
-username_attribute = email
-active_attribute = active
-active_value = true
-scope = IMAP.AccessAsUser.All
-timeout_msecs = 10000
+# Run by Dovecot's auth process (as its own user, so the system's Python, standard library
+# only): reads "user NUL token NUL" from fd 3, asks the stand-in, and executes the reply program
+# (argv[1]) for a sign-in, with nologin and Exchange's words for a refusal the stand-in words.
+CHECKPASSWORD = """\
+#!{python} -IS
+import json, os, sys, urllib.parse, urllib.request
+with os.fdopen(3, "rb") as secrets:
+    user, token = (p.decode("utf-8", "replace") for p in secrets.read(65536).split(b"\\0")[:2])
+body = urllib.parse.urlencode({{"token": token, "user": user}}).encode()
+try:
+    with urllib.request.urlopen({introspection_url!r}, body, timeout=10) as answer:
+        verdict = json.load(answer)
+except (OSError, ValueError) as error:
+    print(f"introspection failed: {{error}}", file=sys.stderr)
+    sys.exit(111)
+if verdict.get("active") is True and str(verdict.get("email", "")).lower() == user.lower():
+    os.environ["USER"] = user
+    os.execv(sys.argv[1], [sys.argv[1]])
+if verdict.get("reason"):
+    os.environ.update(USER=user, nologin="y", reason=str(verdict["reason"]))
+    os.environ["EXTRA"] = "nologin reason"
+    os.execv(sys.argv[1], [sys.argv[1]])
+sys.exit(1)
 """
+
+
+def _system_python() -> str:
+    """A Python every user may run (Dovecot's auth user cannot reach a venv under /root)."""
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return sys.executable
 
 
 class DovecotError(RuntimeError):
@@ -163,9 +189,13 @@ class Dovecot:
                 login_user=login_user,
             )
         )
-        (self.folder / "oauth2.conf.ext").write_text(
-            OAUTH2.format(introspection_url=self.introspection_url)
+        checkpassword = self.folder / "checkpassword.py"
+        checkpassword.write_text(
+            CHECKPASSWORD.format(
+                python=_system_python(), introspection_url=self.introspection_url
+            )
         )
+        checkpassword.chmod(0o755)
         self.process = subprocess.Popen(  # noqa: S603
             ["dovecot", "-F", "-c", str(self.config_path)],  # noqa: S607
             stdout=subprocess.DEVNULL,

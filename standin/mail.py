@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, request
 
 from . import control
+from .delegation import DELEGATION
 from .graph import graph_error, graph_fault, require_token
 from .imap import Dovecot, DovecotError
+from .mail_drafts import check_attachments, too_large
 from .mail_store import OUTBOX, build_many, build_message, mailbox_name, to_crlf
 from .responses import json_response
 from .store import OUTLOOK, STORE
@@ -88,20 +90,36 @@ def clear_outbox() -> Response:
     return json_response({"status": "cleared"})
 
 
+# Exchange Online's answer to AUTHENTICATE for any refusal: a bad token, no Full Access to the
+# `user=` mailbox, IMAP turned off for it.
+AUTHENTICATE_FAILED = "AUTHENTICATE failed."
+
+
 @bp.post("/introspect")
 def introspect() -> Response:
-    """RFC 7662-style introspection for Dovecot: active only for Outlook-audience tokens."""
+    """RFC 7662-style introspection for Dovecot's sign-in of ``user`` with ``token``: active
+    only for an Outlook-audience token with IMAP.AccessAsUser.All whose owner may open that
+    mailbox (``delegation``); a refusal carries Exchange's words as ``reason``."""
     token = STORE.lookup_access_token(request.form.get("token", ""))
+    user = request.form.get("user", "").strip().lower()
     STORE.count("imap.introspect")
     fault = STORE.take_fault("imap")
+    problem = None
     if token is None or token.audience != OUTLOOK or fault is not None:
+        problem = "token"
+    elif "IMAP.AccessAsUser.All" not in token.scopes:
+        problem = "scope"
+    else:
+        problem = DELEGATION.imap_refusal(token.email or "", user or token.email or "")
+    if problem is not None:
         STORE.count("imap.auth.rejected")
-        return json_response({"active": False})
+        STORE.count(f"imap.auth.rejected.{problem}")
+        return json_response({"active": False, "reason": AUTHENTICATE_FAILED})
     STORE.count("imap.auth.ok")
     return json_response(
         {
             "active": True,
-            "email": (token.email or "").lower(),
+            "email": user or (token.email or "").lower(),
             "scope": " ".join(sorted(token.scopes)),
             "aud": token.audience,
             "client_id": token.client_id,
@@ -213,6 +231,47 @@ def _addresses(message: dict, key: str) -> list[str]:
 @graph_bp.post("/me/sendMail")
 def send_mail() -> Response:
     """Send as the signed-in user: a Graph token with Mail.Send; 202 with no body."""
+    return _send_mail("")
+
+
+@graph_bp.post("/users/<mailbox>/sendMail")
+def send_mail_as(mailbox: str) -> Response:
+    """Send as a mailbox named by id or UPN: the token's own, or a shared mailbox its owner
+    has Send As on, which also takes Mail.Send.Shared (403 as Graph answers, else)."""
+    return _send_mail(mailbox)
+
+
+def _sender(token, mailbox: str) -> tuple[str, Response | None]:
+    """The From address for a sendMail of `mailbox` ("" for /me), or Graph's refusal."""
+    own = (token.email or "").lower()
+    if not mailbox:
+        return own, None
+    wanted = mailbox.strip().lower()
+    person = next(
+        (a for a in STORE.accounts.values() if wanted in (a.oid.lower(), a.email.lower())), None
+    )
+    target = person.email.lower() if person is not None else wanted
+    if target == own:
+        return own, None
+    if person is None and not DELEGATION.is_shared(target):
+        words = f"The requested user '{mailbox}' is invalid."
+        return "", graph_error(404, "ErrorInvalidUser", words)
+    if "Mail.Send.Shared" not in token.scopes:
+        STORE.count("graph.sendMail.access_denied")
+        words = "Access is denied. Check credentials and try again."
+        return "", graph_error(403, "ErrorAccessDenied", words)
+    if not DELEGATION.may_send_as(own, target):
+        STORE.count("graph.sendMail.send_as_denied")
+        return "", graph_error(
+            403,
+            "ErrorSendAsDenied",
+            "The user account which was used to submit this request does not have the right to "
+            "send mail on behalf of the specified sending account., Cannot submit message.",
+        )
+    return target, None
+
+
+def _send_mail(mailbox: str) -> Response:
     STORE.count("graph.sendMail")
     failed = graph_fault()
     if failed is not None:
@@ -220,10 +279,19 @@ def send_mail() -> Response:
     token, failed = require_token("Mail.Send")
     if failed is not None:
         return failed
+    sender, failed = _sender(token, mailbox)
+    if failed is not None:
+        return failed
+    failed = too_large()
+    if failed is not None:
+        return failed
     body = request.get_json(silent=True)
     message = body.get("message") if isinstance(body, dict) else None
     if not isinstance(message, dict):
         return graph_error(400, "ErrorInvalidRequest", "The message is missing.")
+    _attachments, failed = check_attachments(message)
+    if failed is not None:
+        return failed
     try:
         recipients = [
             a
@@ -237,7 +305,7 @@ def send_mail() -> Response:
     OUTBOX.add(
         via="graph",
         auth_user=(token.email or "").lower(),
-        mail_from=(token.email or "").lower(),
+        mail_from=sender,
         rcpt_tos=recipients,
         subject=str(message.get("subject") or ""),
         graph_message=json.loads(json.dumps(message)),

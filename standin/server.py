@@ -13,11 +13,13 @@ from werkzeug.serving import make_server
 from . import (
     admin_consent,
     control,
+    delegation,
     drive,
     graph,
     identity,
     imap_proxy,
     mail,
+    mail_drafts,
     sites,
     token_endpoint,
 )
@@ -43,7 +45,11 @@ def create_standin_app(base_url_hint: str | None = None) -> Flask:
         control.bp,
         mail.bp,
         mail.graph_bp,
+        delegation.bp,
         imap_proxy.bp,
+        mail_drafts.graph_bp,
+        mail_drafts.upload_bp,
+        mail_drafts.control_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

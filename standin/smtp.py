@@ -3,7 +3,8 @@ of the Outlook audience that carries ``SMTP.Send`` for the same mailbox as ``use
 
 Answers like Office 365: ``235 2.7.0`` on success, ``535 5.7.3 Authentication unsuccessful``
 on a bad token, ``530 5.7.57`` when MAIL comes before AUTH, ``554 5.2.252 SendAsDenied`` when
-MAIL FROM is another mailbox. ``AUTH PLAIN``/``LOGIN`` accept any known mailbox with
+MAIL FROM is another mailbox than the signed-in one without Send As on it (``delegation``).
+``AUTH PLAIN``/``LOGIN`` accept any known mailbox with
 :data:`BASIC_PASSWORD` (to play an "Other" SMTP server). Accepted messages go to the
 :data:`~standin.mail_store.OUTBOX`. Fault area ``smtp``: ``535`` (reject every AUTH),
 ``disconnect`` (hang up on AUTH), ``slow`` (sleep ``delay`` seconds before answering AUTH).
@@ -25,6 +26,7 @@ from email import message_from_bytes, policy
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
+from .delegation import DELEGATION
 from .mail_store import OUTBOX
 from .store import OUTLOOK, STORE
 from .tls import Certificates
@@ -87,10 +89,11 @@ class Handler:
         return AuthResult(success=True, auth_data=parsed[0])
 
     async def handle_MAIL(self, server, session, envelope, address, options):  # noqa: N802
-        """Only the authenticated mailbox may be the sender."""
+        """Only the authenticated mailbox, or a shared mailbox it has Send As on, may be the
+        sender."""
         if not session.authenticated:
             return "530 5.7.57 Client not authenticated to send mail"
-        if address.lower() != str(session.auth_data).lower():
+        if not DELEGATION.may_send_as(str(session.auth_data), address):
             STORE.count("smtp.send_as_denied")
             return f"554 5.2.252 SendAsDenied; {session.auth_data} not allowed to send as {address}"
         envelope.mail_from = address

@@ -38,7 +38,7 @@ class Line:
 def needing_reconnect(user: User) -> list[Line]:
     """Every authorization the user must reconnect, in two statements: their External
     Accounts; their own mail account's SMTP/IMAP and Graph authorizations (for admins also the
-    system and group mailboxes')."""
+    system account's and every inbound mailbox's)."""
     owners: list = list(
         db.session.scalars(
             select(ExternalAccount)
@@ -46,13 +46,15 @@ def needing_reconnect(user: User) -> list[Line]:
             .order_by(ExternalAccount.id)
         )
     )
-    slots = [f"user-{user.id}", *((SYSTEM, GROUP) if user.is_admin else ())]
+    mine = MailAccount.slot.in_([f"user-{user.id}", *((SYSTEM,) if user.is_admin else ())])
+    # Admins answer for every inbound mailbox: each dead one is a line of its own, by name.
+    whose = or_(mine, MailAccount.role == GROUP) if user.is_admin else mine
     graph = MailGraphAuthorization
     graph_red = and_(graph.status == NEEDS_RECONNECT, MailAccount.send_via == SEND_GRAPH)
     rows = db.session.execute(
         select(MailAccount, graph)
         .outerjoin(graph, graph.mail_account_id == MailAccount.id)
-        .where(MailAccount.slot.in_(slots), or_(MailAccount.status == NEEDS_RECONNECT, graph_red))
+        .where(whose, or_(MailAccount.status == NEEDS_RECONNECT, graph_red))
         .order_by(MailAccount.id)
     )
     for account, authorization in rows:
@@ -110,12 +112,22 @@ def _on_admin_page() -> bool:
     )
 
 
+def inbound_warnings() -> list[Line]:
+    """A line per inbound mailbox whose authorization needs reconnecting, each by its name
+    (one statement)."""
+    statement = select(MailAccount).where(
+        MailAccount.role == GROUP, MailAccount.status == NEEDS_RECONNECT
+    )
+    return [_reconnect_line(a) for a in db.session.scalars(statement.order_by(MailAccount.id))]
+
+
 def admin_warnings() -> list[Line]:
-    """The connector warnings, on Admin pages for admins only (the layout asks once)."""
+    """The connector warnings and the inbound mailboxes that need reconnecting, on Admin pages
+    for admins only (the layout asks once)."""
     if not _on_admin_page():
         return []
     try:
-        return connector_warnings(_today(current_user))
+        return connector_warnings(_today(current_user)) + inbound_warnings()
     except SQLAlchemyError:  # an error page while the database is down still renders
         db.session.rollback()
         log.exception("Could not read the connectors for the admin warning")

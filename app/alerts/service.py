@@ -3,8 +3,8 @@ fails again and again (or two workers failing at once) adds nothing after the fi
 email goes out later, from `flask alerts send`, and the page shows the state at once.
 
 Events: an authorization turned Needs reconnect (its owner is told; the admins for the system
-and group mailboxes), the provider refused the connector's client secret, and the secret
-expires in 30, 7 or 1 day(s) or expired (the admins are told). These functions flush; the one
+account and each inbound mailbox), the provider refused the connector's client secret, and the
+secret expires in 30, 7 or 1 day(s) or expired (the admins are told). These functions flush; the one
 that records a refusal commits (its callers roll back)."""
 
 from dataclasses import dataclass
@@ -63,8 +63,18 @@ def absolute(path: str) -> str:
 
 _MAIL_PAGES = {
     SYSTEM: ("the system email account", "Admin > System Email Settings", "emails_admin.system"),
-    GROUP: ("the group mailbox", "Admin > Inbound Email", "emails_admin.inbound"),
 }
+
+
+def _mailbox_place(owner, account, what: str) -> Place:
+    """An inbound mailbox, named, with whose sign-in it uses (a shared mailbox's delegate)."""
+    mailbox = account.mailbox_address or "not authorized yet"
+    delegate = ""
+    if account.shared_address and owner.authorized_email:
+        delegate = f", signed in by {owner.authorized_name or owner.authorized_email} as delegate"
+    name = f"the inbound mailbox “{account.name}” ({mailbox}{delegate}; {what})"
+    values = (("mailbox_id", account.id),)
+    return Place(name, "Admin > Inbound Email", "Authorize", "emails_admin.mailbox", values)
 
 
 def describe(owner) -> Place:
@@ -78,6 +88,8 @@ def describe(owner) -> Place:
     graph = isinstance(owner, MailGraphAuthorization)
     account = owner.mail_account if graph else owner
     what = "Microsoft Graph" if graph else "SMTP and IMAP"
+    if account.role == GROUP:
+        return _mailbox_place(owner, account, what)
     whose, page, endpoint = _MAIL_PAGES.get(
         account.role, ("your email", "Emails > Email Settings", "emails.settings")
     )
@@ -118,7 +130,7 @@ def _event_time(owner) -> str:
 
 
 def raise_for_needs_reconnect(owner) -> None:
-    """Tell the owner (every active admin, for the system and group mailboxes) that this
+    """Tell the owner (every active admin, for the system account and inbound mailboxes) that this
     authorization needs reconnecting; once per grant: the same event again adds nothing, a
     reconnect makes the next failure a new event. The caller commits."""
     place = describe(owner)

@@ -28,7 +28,7 @@ def init_app(app: Flask) -> None:
         Section(
             "emails_admin.inbound",
             "Inbound Email",
-            "A monitored group mailbox imported into the Emails list.",
+            "Team mailboxes (support@, sales@) imported into Emails, and who sees each.",
         ),
     ]
     authorizations.init_app(app)

@@ -11,8 +11,18 @@ from app.connect.provider import SignIn
 from app.core import crypto
 from app.extensions import db
 from app.mail.models import PERSONAL, MailAccount, MailGraphAuthorization
-from app.mail.settings import GRAPH_PURPOSE, PURPOSE, MailSettingsError, _record, _saved
+from app.mail.settings import (
+    GRAPH_PURPOSE,
+    GRAPH_PURPOSES,
+    PURPOSE,
+    SHARED_GRAPH_PURPOSE,
+    MailSettingsError,
+    _record,
+    _saved,
+    graph_purpose,
+)
 from app.mail.transport import AuthRejected, MailError
+from app.microsoft import exchange
 from app.users.models import User
 
 NOT_AUTHORIZED = "Not Authorized, please authorize again."
@@ -20,7 +30,7 @@ NOT_AUTHORIZED = "Not Authorized, please authorize again."
 
 def init_app(app: Flask) -> None:
     """What a verified mail sign-in does, and which credentials belong to mail accounts."""
-    for purpose in (PURPOSE, GRAPH_PURPOSE):
+    for purpose in (PURPOSE, *GRAPH_PURPOSES):
         oauth_flow.register_completion(app, purpose, oauth_flow.Completion(review, store))
     token_jobs.register_owner_relation(app, "mail_account")
     token_jobs.register_owner_relation(app, "mail_graph")
@@ -31,10 +41,12 @@ def start_authorization(
 ) -> OAuthFlow:
     """Start the pop-up sign-in for this mail account, saving its pre-filled settings first
     (raises FlowError / MailSettingsError); the caller commits."""
-    if purpose not in (PURPOSE, GRAPH_PURPOSE):
+    if purpose not in (PURPOSE, *GRAPH_PURPOSES):
         raise MailSettingsError("Unknown authorization.", status=404)
     if not account.uses_oauth:
         raise MailSettingsError("Authorize is for Exchange Online; save that provider first.")
+    if purpose in GRAPH_PURPOSES:
+        purpose = graph_purpose(account)  # a shared mailbox's needs Mail.Send.Shared too
     account = _saved(account)
     owner = account.user
     hint = account.authorized_email or (owner.email if owner and owner.id != actor.id else None)
@@ -65,7 +77,11 @@ def _flow_account(flow: OAuthFlow) -> MailAccount:
     return account
 
 
-WHAT = {PURPOSE: "SMTP and IMAP", GRAPH_PURPOSE: "Microsoft Graph"}
+WHAT = {
+    PURPOSE: "SMTP and IMAP",
+    GRAPH_PURPOSE: "Microsoft Graph",
+    SHARED_GRAPH_PURPOSE: "Microsoft Graph (as the shared mailbox)",
+}
 
 
 def personal_identity_owner(tenant_id: str, object_id: str, except_user_id: int) -> User | None:
@@ -106,7 +122,7 @@ def store(flow: OAuthFlow, result: SignIn) -> None:
     the same commit, under the authorization's refresh lock (the point: a refresh running now
     cannot overwrite the new grant)."""
     account = _flow_account(flow)
-    if flow.purpose == GRAPH_PURPOSE:
+    if flow.purpose in GRAPH_PURPOSES:
         owner = account.graph_authorization or MailGraphAuthorization(
             provider=account.provider, status=NOT_CONNECTED
         )
@@ -137,11 +153,15 @@ def stored_password(account: MailAccount) -> str:
         ) from error
 
 
-def with_token(owner, purpose: str, attempt):
+def with_token(owner, purpose: str, attempt, *, mailbox: str = ""):
     """Run `attempt(access_token)`; when the server rejects the token, refresh once and try
-    again; a second rejection marks the authorization Not Authorized."""
+    again; a second rejection marks the authorization Not Authorized. With `mailbox`, another
+    mailbox than the signed-in person's (a shared one, reached with a delegate's token), a
+    rejection of the just-refreshed token is Exchange refusing that mailbox to this person: it
+    is explained in words, and the authorization, which works, stays as it is."""
     if owner is None:
         raise MailError(NOT_AUTHORIZED)
+    delegated = bool(mailbox) and mailbox.lower() != (owner.authorized_email or "").lower()
     try:
         token = tokens.access_token_for(owner, purpose)
         try:
@@ -151,6 +171,10 @@ def with_token(owner, purpose: str, attempt):
         try:
             return attempt(token)
         except AuthRejected as error:
+            if delegated:
+                who = owner.authorized_name or owner.authorized_email
+                words = exchange.shared_mailbox_refused(mailbox, who, error.reply)
+                raise MailError(words) from error
             tokens.mark_needs_reconnect(owner, error.message)
             raise MailError(f"{NOT_AUTHORIZED} ({error.message})") from error
     except tokens.TokenUnavailable as error:

@@ -125,7 +125,7 @@ def session(account: MailAccount, work):
         with imap_session(server, imap_oauth(account.mailbox_address, token)) as connection:
             return work(connection)
 
-    return with_token(account, PURPOSE, attempt)
+    return with_token(account, PURPOSE, attempt, mailbox=account.mailbox_address)
 
 
 @dataclass

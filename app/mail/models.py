@@ -148,10 +148,14 @@ class MailAccount(Authorization, db.Model):
 
     @property
     def sender_address(self) -> str:
-        """The address mail goes out from: the authorized mailbox, or the SMTP username."""
+        """The address mail goes out from: the shared mailbox it sends as (Send As, with the
+        authorized person's token), the authorized mailbox, or the SMTP username."""
         if self.sends_via_graph and self.graph_authorization is not None:
-            return self.graph_authorization.authorized_email
-        return self.authorized_email if self.uses_oauth else self.username
+            authorized = self.graph_authorization.authorized_email
+            return (self.shared_address or authorized) if authorized else ""
+        if not self.uses_oauth:
+            return self.username
+        return (self.shared_address or self.authorized_email) if self.authorized_email else ""
 
 
 class MailGraphAuthorization(Authorization, db.Model):
@@ -259,7 +263,8 @@ class MailSyncState(db.Model):
 class MailAttachment(db.Model):
     """An attachment of a message. An imported one is its name, type, size and where it sits
     in the message on the server (`imap_section`, fetched on demand, never copied here); one
-    written in Compose keeps its bytes (`content`) with the message until it is sent."""
+    written in Compose keeps its bytes (`content`) with the message: stored before sending so a
+    retry still has them, and kept after it was sent so the message's page offers the files."""
 
     __tablename__ = "mail_attachments"
 

@@ -220,9 +220,10 @@ def _leaf(body, section: str) -> Part:
 def _walk(body, section: str, depth: int = 0):
     """(part, its multipart ancestors' types) for every leaf, depth first, in order; a
     message/rfc822 is a leaf (its inside is not walked)."""
-    if not getattr(body, "is_multipart", False) or depth > NESTING:
-        if not getattr(body, "is_multipart", False):
-            yield _leaf(body, section or "1")
+    if not getattr(body, "is_multipart", False):
+        yield _leaf(body, section or "1")
+        return
+    if depth > NESTING:
         return
     for number, child in enumerate(body[0], 1):
         yield from _walk(child, f"{section}.{number}" if section else str(number), depth + 1)
@@ -264,7 +265,16 @@ def _is_listed(part: Part) -> bool:
 
 
 def read_structure(body) -> Structure:
-    """The bodies and attachments of a message from IMAPClient's BODYSTRUCTURE (BodyData)."""
+    """The bodies and attachments of a message from IMAPClient's BODYSTRUCTURE (BodyData);
+    one too short or of the wrong shape (a server's bug) gives neither, never an error."""
+    try:
+        return _read_structure(body)
+    except (IndexError, TypeError, ValueError, AttributeError):
+        log.warning("a BODYSTRUCTURE of an unexpected shape; keeping the headers", exc_info=True)
+        return Structure()
+
+
+def _read_structure(body) -> Structure:
     found = Structure()
     for part in _body_candidates(body, ""):
         if part.content_type == "text/plain" and found.plain is None:

@@ -12,7 +12,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from app.core.errors import error_response
+from app.core.errors import error_response, wants_json
 from app.core.forms import ConfirmForm
 from app.drive.presenters import attachment as content_disposition
 from app.mail import attachments, bp, messages, sending, settings
@@ -23,21 +23,28 @@ from app.mail.views import SettingsPage, add_routes
 
 SETTINGS_PAGE = SettingsPage("emails.settings", PERSONAL, "Email Settings", True, True)
 add_routes(bp, "/settings", SETTINGS_PAGE, decorate=login_required)
-FOLDERS = {"mine": "My Emails", "group": "Group Inbox"}
+# Compose's text fields (a Body of up to a million characters) and the form's framing, beside
+# the attachments: its request may be this much larger than MAIL_MAX_ATTACHMENT_BYTES.
+COMPOSE_TEXT_BYTES = 5 * 1024 * 1024
 
 
 @bp.route("/")
 @login_required
 def index():
-    """The Emails list: my sent and imported messages, or the group mailbox's."""
-    folder = request.args.get("folder", "mine")
-    if folder not in FOLDERS:
-        folder = "mine"
+    """The Emails list: my sent and imported messages, or those of an inbound mailbox I may
+    see (any other mailbox in the URL is a 404, as if it did not exist)."""
+    folder = request.args.get("folder", messages.MINE)
+    mailboxes = messages.visible_mailboxes(current_user)
+    mailbox = None if folder == messages.MINE else messages.mailbox_named(mailboxes, folder)
+    if folder != messages.MINE and mailbox is None:
+        abort(404)
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), 1_000_000)
     pagination = messages.messages_for(
-        current_user, folder, page, current_app.config.get("EMAILS_PER_PAGE", 25)
+        current_user, mailbox, page, current_app.config.get("EMAILS_PER_PAGE", 25)
     )
-    return render_template("mail/list.html", pagination=pagination, folder=folder, folders=FOLDERS)
+    folders = {messages.MINE: "My Emails", **{str(m.id): m.name for m in mailboxes}}
+    current = messages.MINE if mailbox is None else str(mailbox.id)
+    return render_template("mail/list.html", pagination=pagination, folder=current, folders=folders)
 
 
 @bp.route("/<int:message_id>")
@@ -102,10 +109,56 @@ def _flash_outcome(message) -> None:
         )
 
 
+@bp.url_value_preprocessor
+def _compose_limits(endpoint, _values) -> None:
+    """Compose's request may carry MAIL_MAX_ATTACHMENT_BYTES of files beside its text; every
+    other request keeps the app's MAX_CONTENT_LENGTH. Set here because this runs before any
+    before_request (CSRFProtect reads the form there). Only a multipart body gets the larger
+    limit: Werkzeug reads a urlencoded one whole, with max_content_length its only bound."""
+    if endpoint == "emails.compose" and request.mimetype == "multipart/form-data":
+        request.max_content_length = max(
+            sending.attachment_limit() + COMPOSE_TEXT_BYTES,
+            current_app.config["MAX_CONTENT_LENGTH"] or 0,
+        )
+        request.max_form_memory_size = COMPOSE_TEXT_BYTES
+
+
+@bp.errorhandler(413)
+def _too_large(_error):
+    """A Compose request over the limit, in words, with the way back (nothing was stored)."""
+    if request.endpoint != "emails.compose":
+        return error_response(413)
+    limit = sending.size_words(sending.attachment_limit())
+    message = (
+        f"The message is too large to send: its attachments may total at most {limit}. "
+        "Nothing was sent or stored. Go back to Compose, attach fewer or smaller files and "
+        "send again."
+    )
+    if wants_json():
+        return {"error": message}, 413
+    page = render_template(
+        "core/error.html",
+        status=413,
+        message=message,
+        back_url=url_for("emails.compose"),
+        back_label="Back to Compose",
+    )
+    return page, 413
+
+
+def _attached(form: ComposeForm) -> list[sending.NewAttachment]:
+    """The files picked in Compose (a file input left empty sends one without a name)."""
+    return [
+        sending.NewAttachment(file.filename, file.mimetype, file.read())
+        for file in form.attachments.data or []
+        if getattr(file, "filename", "")
+    ]
+
+
 @bp.route("/compose", methods=["GET", "POST"])
 @login_required
 def compose():
-    """Compose: To, Cc, Subject, Body; stored first, then sent."""
+    """Compose: To, Cc, Subject, Body, Attachments; stored first, then sent."""
     form = ComposeForm()
     status = 200
     if form.validate_on_submit():
@@ -118,9 +171,10 @@ def compose():
                 cc=form.cc.data or "",
                 subject=form.subject.data or "",
                 body=form.body.data or "",
+                attachments=_attached(form),
             )
         except settings.MailSettingsError as error:
-            if error.field in ("to", "cc", "subject"):
+            if error.field in ("to", "cc", "subject", "attachments"):
                 form[error.field].errors = [*form[error.field].errors, error.message]
             else:
                 flash(error.message, "error")
@@ -130,4 +184,10 @@ def compose():
             return redirect(url_for("emails.detail", message_id=message.id))
     elif form.errors:
         status = 400
-    return render_template("mail/compose.html", form=form), status
+    return render_template("mail/compose.html", form=form, **_compose_page()), status
+
+
+def _compose_page() -> dict:
+    """What Compose's attachment picker shows and checks: the limit, in bytes and in words."""
+    limit = sending.attachment_limit()
+    return {"attachment_limit": limit, "attachment_limit_words": sending.size_words(limit)}

@@ -1,8 +1,16 @@
 """Sending: Compose and Send Test Email store every message (status Sending) before the server
 is contacted, then mark it Sent or Failed with the reason, so a failure never loses it and it can
-be retried; SMTP with XOAUTH2 or a password, or Microsoft Graph sendMail."""
+be retried; SMTP with XOAUTH2 or a password, or Microsoft Graph sendMail.
+
+Compose's attachments are stored with the message (`MailAttachment.content`) before sending, so
+a retry still has them, and kept after it was sent, so the sent message's page offers them."""
 
 import logging
+import mimetypes
+import os.path
+import re
+import unicodedata
+from dataclasses import dataclass
 from datetime import timedelta
 from email.errors import MessageError
 from email.message import EmailMessage
@@ -16,7 +24,6 @@ from app.core.db import utcnow
 from app.extensions import db
 from app.mail import hosts as mail_hosts
 from app.mail.authorizations import (
-    GRAPH_PURPOSE,
     NOT_AUTHORIZED,
     PURPOSE,
     stored_password,
@@ -30,9 +37,10 @@ from app.mail.models import (
     SENT,
     SYSTEM,
     MailAccount,
+    MailAttachment,
     MailMessage,
 )
-from app.mail.settings import MailSettingsError, account_for
+from app.mail.settings import MailSettingsError, account_for, graph_purpose
 from app.mail.transport import (
     AuthRejected,
     MailError,
@@ -47,6 +55,80 @@ from app.users.models import User
 
 log = logging.getLogger(__name__)
 STALE_SENDING = timedelta(minutes=5)
+MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
+FILENAME_MAX = 255  # MailAttachment.filename's column
+DRAFT_REFUSED = (
+    "Microsoft Graph refused to prepare the message: attachments of 3 MB or more in all go "
+    "through a draft, which needs the permission to read and write your mail (Mail.ReadWrite). "
+    "Press Authorize under Microsoft Graph authorization in Email Settings again, then send "
+    "the message again."
+)
+
+
+@dataclass(frozen=True)
+class NewAttachment:
+    """A file attached in Compose, as the browser sent it: name, type and bytes."""
+
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def attachment_name(raw: str) -> str:
+    """The file's own name (no folder a browser may send), without control characters, at
+    most 255 characters with its extension kept; "attachment" when nothing is left."""
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
+    stem, extension = os.path.splitext(name)
+    if len(name) > FILENAME_MAX:
+        extension = extension[:20]
+        name = stem[: FILENAME_MAX - len(extension)] + extension
+    return name or "attachment"
+
+
+def attachment_type(name: str, given: str) -> str:
+    """The MIME type the browser gave when it is a real one, else guessed from the name."""
+    given = (given or "").split(";", 1)[0].strip().lower()
+    if MIME_TYPE.fullmatch(given) and given != "application/octet-stream":
+        return given
+    return mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+
+
+def attachment_limit() -> int:
+    """The most bytes of attachments one message may carry (MAIL_MAX_ATTACHMENT_BYTES)."""
+    return current_app.config["MAIL_MAX_ATTACHMENT_BYTES"]
+
+
+def size_words(size: int) -> str:
+    """A size for people: "25 MB", "1.5 MB", "300 KB" (1 MB = 1024 KB)."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
+    return f"{max(1, round(size / 1024))} KB"
+
+
+def _attachments(files: list[NewAttachment]) -> list[MailAttachment]:
+    """The files as MailAttachment rows; refused in words when they pass the limit."""
+    total = sum(len(f.content) for f in files)
+    limit = attachment_limit()
+    if total > limit:
+        raise MailSettingsError(
+            f"The attachments total {size_words(total)}; a message may carry at most "
+            f"{size_words(limit)}. Remove some files and send again.",
+            "attachments",
+            status=413,
+        )
+    rows = []
+    for file in files:
+        name = attachment_name(file.filename)
+        rows.append(
+            MailAttachment(
+                filename=name,
+                content_type=attachment_type(name, file.content_type),
+                size=len(file.content),
+                content=file.content,
+            )
+        )
+    return rows
 
 
 def parse_addresses(value: str, field: str, required: bool = False) -> list[str]:
@@ -137,10 +219,18 @@ def sending_account(user: User) -> MailAccount:
 
 
 def compose(
-    actor: User | None, account: MailAccount, *, to: str, cc: str, subject: str, body: str
+    actor: User | None,
+    account: MailAccount,
+    *,
+    to: str,
+    cc: str,
+    subject: str,
+    body: str,
+    attachments: list[NewAttachment] = (),
 ) -> MailMessage:
-    """Store the message (status Sending), then send it; it is kept whatever happens. With no
-    actor the system sends it (an alert email): it is in nobody's Emails list."""
+    """Store the message with its attachments (status Sending), then send it; it is kept
+    whatever happens. With no actor the system sends it (an alert email): it is in nobody's
+    Emails list."""
     recipients = parse_addresses(to, "to", required=True)
     copies = parse_addresses(cc, "cc")
     subject = (subject or "").strip()
@@ -159,6 +249,7 @@ def compose(
         subject=subject,
         body_text=(body or "").replace("\x00", ""),
         attempts=0,
+        attachments=_attachments(list(attachments)),
     )
     db.session.add(message)
     db.session.commit()  # the point: stored as Sending before any server is contacted
@@ -288,6 +379,15 @@ def _mime(account: MailAccount, message: MailMessage) -> EmailMessage:
     message.message_id_header = message.message_id_header or make_msgid(domain=domain)
     mime["Message-ID"] = message.message_id_header
     mime.set_content(message.body_text)
+    for attachment in message.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        # Bytes go base64; a non-ASCII name is encoded as RFC 2231 says (filename*=utf-8'').
+        mime.add_attachment(
+            attachment.content or b"",
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=attachment.filename,
+        )
     return mime
 
 
@@ -333,7 +433,7 @@ def _transmit(account: MailAccount, message: MailMessage) -> None:
         account,
         PURPOSE,
         lambda token: smtp_send(
-            server, smtp_oauth(sender, token), sender, _recipients(message), raw
+            server, smtp_oauth(account.authorized_email, token), sender, _recipients(message), raw
         ),
     )
 
@@ -345,13 +445,28 @@ def _send_graph(account: MailAccount, message: MailMessage) -> None:
         to=[a for a in message.to_addresses.split(", ") if a],
         cc=[a for a in message.cc_addresses.split(", ") if a],
     )
+    files = [
+        exchange.OutgoingFile(a.filename, a.content_type, a.content or b"")
+        for a in message.attachments
+    ]
+    db.session.commit()  # the point: no transaction stays open while Graph talks
 
     def attempt(token: str) -> None:
         try:
-            exchange.send_mail(token, body)
+            if exchange.fits_inline(files):
+                inline = [exchange.file_attachment(f) for f in files]
+                exchange.send_mail(
+                    token,
+                    {**body, "attachments": inline} if inline else body,
+                    mailbox=account.shared_address,
+                )
+            else:
+                exchange.DraftSender(token, account.shared_address).send(body, files)
         except ProviderError as error:
             if error.status == 401:
                 raise AuthRejected(f"HTTP 401 {error.message}") from error
+            if error.status == 403 and not exchange.fits_inline(files):
+                raise MailError(DRAFT_REFUSED) from error
             raise MailError(error.message, transient=error.transient) from error
 
-    with_token(account.graph_authorization, GRAPH_PURPOSE, attempt)
+    with_token(account.graph_authorization, graph_purpose(account), attempt)

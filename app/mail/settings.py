@@ -1,6 +1,7 @@
 """Email accounts and their settings: a user's own mailbox, the system's outbound account and
-the group mailbox; outbound (SMTP or Graph) and inbound (IMAP) settings, checked before they are
-stored; removing an authorization.
+the inbound (group) mailboxes of Admin > Inbound Email, each with a name, who sees its mail and,
+for an Exchange Online shared mailbox, its address; outbound (SMTP or Graph) and inbound (IMAP)
+settings, checked before they are stored; removing an authorization.
 
 A mail account is authorized on its own (see `authorizations`), never through External
 Accounts; settings that would send its token elsewhere remove the authorization first. These
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import selectinload
 
 from app.connect.models import NOT_CONNECTED
 from app.core import crypto
@@ -24,7 +26,11 @@ from app.mail.models import (
     SEND_GRAPH,
     SEND_SMTP,
     SYSTEM,
+    VISIBLE_TO_ALL,
+    VISIBLE_TO_CHOSEN,
     MailAccount,
+    MailAttachment,
+    MailMessage,
 )
 from app.mail.transport import security_problem
 from app.microsoft import exchange, identity
@@ -33,6 +39,8 @@ from app.users.models import User
 
 PURPOSE = "mail"  # SMTP.Send + IMAP.AccessAsUser.All on the Outlook resource
 GRAPH_PURPOSE = "graph_mail"  # Mail.Send on Graph
+SHARED_GRAPH_PURPOSE = "graph_mail_shared"  # Mail.Send + Mail.Send.Shared: send as a shared mailbox
+GRAPH_PURPOSES = (GRAPH_PURPOSE, SHARED_GRAPH_PURPOSE)
 ROLE_LABELS = {PERSONAL: "Email Settings", SYSTEM: "System Email Settings", GROUP: "Inbound Email"}
 
 
@@ -54,8 +62,13 @@ def _slot(role: str, user: User | None) -> str:
 
 
 def account_for(role: str, user: User | None = None) -> MailAccount | None:
-    """The stored mail account of a role (a user's own, the system's or the group mailbox)."""
+    """The stored mail account of a role (a user's own, the system's or the first group one)."""
     return db.session.scalar(select(MailAccount).where(MailAccount.slot == _slot(role, user)))
+
+
+def graph_purpose(account: MailAccount) -> str:
+    """The Graph authorization's purpose: sending as a shared mailbox needs Mail.Send.Shared."""
+    return SHARED_GRAPH_PURPOSE if account.shared_address else GRAPH_PURPOSE
 
 
 def _server_default(setting: str, fallback: tuple[str, int, str]) -> tuple[str, int, str]:
@@ -162,6 +175,7 @@ class OutboundSettings:
     password: str = ""
     send_via: str = SEND_SMTP
     allow_user_fallback: bool = False
+    shared_address: str = ""
 
 
 def save_outbound(actor: User, account: MailAccount, settings: OutboundSettings) -> str:
@@ -191,6 +205,7 @@ def save_outbound(actor: User, account: MailAccount, settings: OutboundSettings)
         account.password_encrypted = crypto.encrypt(settings.password)
     if account.role == SYSTEM:
         account.allow_user_fallback = bool(settings.allow_user_fallback)
+        notice = _set_shared_address(actor, account, settings.shared_address, other) or notice
     _record(actor, account, "mail.settings_saved", f"outbound: {account.smtp_host}")
     db.session.flush()
     return notice
@@ -271,3 +286,183 @@ def _drop_authorization(actor: User, account: MailAccount, why: str) -> str:
         f"The Exchange Online authorization was removed and its tokens deleted because {why}. "
         "Authorize again to send and import through the new settings."
     )
+
+
+# --- shared mailboxes ----------------------------------------------------------------------------
+
+
+def _checked_shared_address(value: str, field: str = "shared_address") -> str:
+    """A shared mailbox's address, normalized ("" for none); one line, a valid address."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    try:
+        return validate_email(value, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as error:
+        raise MailSettingsError(
+            "Enter the shared mailbox's address, like support@contoso.com, or leave it empty.",
+            field,
+        ) from error
+
+
+def _set_shared_address(actor: User, account: MailAccount, value: str, other: bool) -> str:
+    """Store the shared mailbox address an account signs in to or sends as. Its Graph
+    authorization was asked for other permissions (Mail.Send.Shared or not), so it is removed
+    when the address changes; the returned notice says so, else ""."""
+    address = "" if other else _checked_shared_address(value)
+    if address == account.shared_address:
+        return ""
+    was = account.shared_address or "the authorized mailbox"
+    account.shared_address = address
+    _record(actor, account, "mail.shared_address", f"{was} -> {address or 'none'}")
+    graph = account.graph_authorization
+    if graph is None or not (graph.credential is not None or graph.authorized_email):
+        return ""
+    deauthorize(actor, account, GRAPH_PURPOSE, reason="the shared mailbox address changed")
+    return (
+        "The Microsoft Graph authorization was removed because the shared mailbox address "
+        "changed: sending as a shared mailbox needs other permissions (Mail.Send.Shared). "
+        "Authorize Microsoft Graph again."
+    )
+
+
+def signed_in_words(owner, mailbox: str = "") -> str:
+    """Whose sign-in an authorization is, for the page: "Adele Vance (delegate) for
+    support@contoso.com" when it serves a shared mailbox, else the account's name and address."""
+    if owner is None or not owner.authorized_email:
+        return ""
+    who = owner.authorized_name or owner.authorized_email
+    if mailbox and mailbox.lower() != owner.authorized_email.lower():
+        return f"Signed in as {who} (delegate) for {mailbox}"
+    return f"Signed in as {who} ({owner.authorized_email})"
+
+
+# --- inbound mailboxes (Admin > Inbound Email) ---------------------------------------------------
+
+
+def inbound_mailboxes() -> list[MailAccount]:
+    """Every inbound mailbox, the oldest (the migrated Group Inbox) first."""
+    return list(
+        db.session.scalars(
+            select(MailAccount)
+            .options(selectinload(MailAccount.viewers))
+            .where(MailAccount.role == GROUP)
+            .order_by(MailAccount.id)
+        )
+    )
+
+
+def inbound_mailbox(account_id: int) -> MailAccount | None:
+    """One inbound mailbox by id (None when there is no such inbound mailbox)."""
+    account = db.session.get(MailAccount, account_id)
+    return account if account is not None and account.role == GROUP else None
+
+
+def active_users() -> list[User]:
+    """The users an admin may let see a mailbox: every active one, by name."""
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(User.active.is_(True))
+            .order_by(User.first_name, User.last_name, User.username)
+        )
+    )
+
+
+@dataclass
+class MailboxDetails:
+    """What the mailbox form says: its name, the shared mailbox it is (if any), who sees it."""
+
+    name: str
+    shared_address: str = ""
+    visibility: str = VISIBLE_TO_ALL
+    viewer_ids: list[int] | None = None
+
+
+def _next_group_slot() -> str:
+    """group-<n>: one more than the highest n taken (the migrated mailbox's slot is "group")."""
+    slots = db.session.scalars(select(MailAccount.slot).where(MailAccount.role == GROUP))
+    taken = [int(s[6:]) for s in slots if s.startswith("group-") and s[6:].isdigit()]
+    return f"group-{max(taken, default=1) + 1}"
+
+
+def _check_details(account: MailAccount | None, details: MailboxDetails) -> list[User]:
+    name = (details.name or "").strip()
+    if not name or len(name) > 200 or any(ord(c) < 32 for c in name):
+        raise MailSettingsError("Enter a name of at most 200 characters, on one line.", "name")
+    if name.lower() == "my emails":
+        raise MailSettingsError("“My Emails” is each user's own list; choose another name.", "name")
+    same = select(MailAccount.id).where(
+        MailAccount.role == GROUP, func.lower(MailAccount.name) == name.lower()
+    )
+    if account is not None and account.id is not None:
+        same = same.where(MailAccount.id != account.id)
+    if db.session.scalar(same.limit(1)) is not None:
+        raise MailSettingsError(f"Another inbound mailbox is named “{name}”.", "name")
+    if details.visibility not in (VISIBLE_TO_ALL, VISIBLE_TO_CHOSEN):
+        raise MailSettingsError("Choose who sees this mailbox's mail.", "visibility")
+    wanted = set(details.viewer_ids or [])
+    viewers = [u for u in active_users() if u.id in wanted]
+    if details.visibility == VISIBLE_TO_CHOSEN and not viewers:
+        raise MailSettingsError("Choose at least one user, or let all users see it.", "viewers")
+    return viewers
+
+
+def _apply_details(account: MailAccount, details: MailboxDetails, viewers: list[User]) -> str:
+    """Set name, visibility and viewers; a new shared address starts the import afresh (it is
+    another mailbox). What changed, for the audit log."""
+    address = _checked_shared_address(details.shared_address)
+    account.name = details.name.strip()
+    account.visibility = details.visibility
+    account.viewers = viewers if details.visibility == VISIBLE_TO_CHOSEN else []
+    if address != account.shared_address:
+        account.shared_address = address
+        account.sync_folder, account.sync_uidvalidity, account.sync_last_uid = "", None, 0
+        account.sync_states = []
+    who = (
+        "all users"
+        if details.visibility == VISIBLE_TO_ALL
+        else ", ".join(u.username for u in account.viewers)
+    )
+    return f"“{account.name}”, shared mailbox {address or 'none'}, seen by {who}"
+
+
+def create_mailbox(actor: User, details: MailboxDetails) -> MailAccount:
+    """A new inbound mailbox pre-filled for Exchange Online, importing once authorized;
+    audited."""
+    viewers = _check_details(None, details)
+    account = new_account(GROUP)
+    account.slot = _next_group_slot()
+    account.import_enabled = True
+    detail = _apply_details(account, details, viewers)
+    db.session.add(account)
+    db.session.flush()
+    _record(actor, account, "mail.mailbox_created", detail)
+    return account
+
+
+def save_mailbox(actor: User, account: MailAccount, details: MailboxDetails) -> None:
+    """Change a mailbox's name, shared address and who sees it; audited."""
+    viewers = _check_details(account, details)
+    detail = _apply_details(account, details, viewers)
+    _record(actor, account, "mail.mailbox_saved", detail)
+    db.session.flush()
+
+
+def delete_mailbox(actor: User, account: MailAccount) -> int:
+    """Delete an inbound mailbox: its settings, its authorization's tokens and the copies of
+    its mail imported into the CRM (the mailbox in Exchange keeps every message); audited.
+    Returns how many imported messages were removed."""
+    messages = select(MailMessage.id).where(MailMessage.account_id == account.id)
+    db.session.execute(delete(MailAttachment).where(MailAttachment.message_id.in_(messages)))
+    removed = db.session.execute(delete(MailMessage).where(MailMessage.account_id == account.id))
+    _record(
+        actor,
+        account,
+        "mail.mailbox_deleted",
+        f"“{account.name}” ({account.mailbox_address or 'not authorized'}), "
+        f"{removed.rowcount} imported messages removed",
+    )
+    db.session.delete(account)
+    db.session.flush()
+    return removed.rowcount

@@ -154,7 +154,8 @@ def _recipients(server: Server, error: Exception) -> str:
 
 
 def _imap_error(server: Server, error: Exception) -> str:
-    return f"The IMAP server answered: {error}."
+    words = exchange.imap_reply_words(str(error))
+    return f"The IMAP server answered: {error}." + (f" {words}" if words else "")
 
 
 # Most specific first: SSL errors and timeouts are OSErrors; SMTP errors are OSErrors too.

@@ -27,7 +27,7 @@ from app.core.forms import ConfirmForm
 from app.extensions import db, limiter
 from app.mail import authorizations, sending, settings
 from app.mail import importing as mail_import
-from app.mail.forms import AuthorizeForm, InboundForm, OutboundForm
+from app.mail.forms import AuthorizeForm, InboundForm, OutboundForm, mailbox_form
 from app.mail.models import PERSONAL
 from app.mail.transport import MailError
 from app.users.models import User
@@ -47,6 +47,8 @@ class SettingsPage:
     outbound: bool
     inbound: bool
     subject_arg: str = ""
+    # An inbound mailbox's page (Admin > Inbound Email has several): the URL value naming it.
+    account_arg: str = ""
 
     def owner(self):
         """The user whose account this is (None for the system and group accounts)."""
@@ -63,29 +65,45 @@ class SettingsPage:
         return self.owner() if self.subject_arg else None
 
     def account(self):
-        """The stored account, or a pre-filled one not saved yet."""
+        """The stored account, or a pre-filled one not saved yet (an inbound mailbox's page:
+        that mailbox, or 404)."""
+        if self.account_arg:  # by primary key: once loaded, the identity map answers
+            return settings.inbound_mailbox(request.view_args[self.account_arg]) or abort(404)
         return settings.account_or_new(self.role, self.owner())
+
+    def stored_account(self):
+        """The saved account, or None when there is none yet."""
+        if self.account_arg:
+            return self.account()
+        return settings.account_for(self.role, self.owner())
 
     def url(self, action: str = "", **values) -> str:
         """The page's URL, or one of its actions'."""
-        if self.subject_arg:
-            values[self.subject_arg] = request.view_args[self.subject_arg]
+        for arg in (self.subject_arg, self.account_arg):
+            if arg:
+                values[arg] = request.view_args[arg]
         return url_for(f"{self.endpoint}_{action}" if action else self.endpoint, **values)
 
 
-def show(page: SettingsPage, outbound=None, inbound=None, status: int = 200):
-    """The settings page: forms, authorization state, tests."""
+def show(page: SettingsPage, outbound=None, inbound=None, status: int = 200, mailbox=None):
+    """The settings page: forms, authorization state, tests (and an inbound mailbox's name,
+    shared address and who sees it)."""
     flash_finished_flow(current_user)
     account = page.account()
     if inbound is None:
         inbound = InboundForm(obj=account)
         inbound.import_enabled.data = account.import_enabled or settings.import_by_default(account)
+    if page.account_arg and mailbox is None:
+        mailbox = mailbox_form(account)
     return (
         render_template(
             "mail/settings.html",
             page=page,
             account=account,
+            mailbox_form=mailbox,
             graph=account.graph_authorization,
+            graph_purpose=settings.graph_purpose(account),
+            signed_in_words=settings.signed_in_words,
             outbound_form=outbound or OutboundForm(obj=account),
             inbound_form=inbound,
             authorize_form=AuthorizeForm(),
@@ -124,6 +142,7 @@ def save_outbound(page: SettingsPage):
             password=form.password.data or "",
             send_via=form.send_via.data,
             allow_user_fallback=form.allow_user_fallback.data,
+            shared_address=form.shared_address.data or "",
         )
         try:
             notice = settings.save_outbound(current_user, page.account(), outbound)
@@ -160,7 +179,7 @@ def save_inbound(page: SettingsPage):
 
 def authorize(page: SettingsPage, purpose: str):
     """Authorize: start the pop-up flow with the purpose's own scopes."""
-    if purpose == settings.GRAPH_PURPOSE and not page.outbound:
+    if purpose in settings.GRAPH_PURPOSES and not page.outbound:
         abort(404)
     form = AuthorizeForm()
     if not form.validate_on_submit():
@@ -180,7 +199,7 @@ def deauthorize(page: SettingsPage, purpose: str):
     """Remove an authorization and its tokens."""
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    account = settings.account_for(page.role, page.owner())
+    account = page.stored_account()
     if account is not None:
         settings.deauthorize(current_user, account, purpose)
         db.session.commit()
@@ -191,7 +210,7 @@ def deauthorize(page: SettingsPage, purpose: str):
 def _saved_account(page: SettingsPage):
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    account = settings.account_for(page.role, page.owner())
+    account = page.stored_account()
     if account is None:
         flash("Save the settings first.", "error")
     return account

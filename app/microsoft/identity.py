@@ -16,6 +16,12 @@ NAME = "microsoft"
 LABEL = "Microsoft"
 TENANTS_WITHOUT_ID = ("common", "organizations", "consumers")
 GRAPH_DEFAULT_SCOPE = "https://graph.microsoft.com/.default"
+# What the Cloud Drive's Sites view needs beyond OneDrive's own scopes; an account connected
+# before it was asked for keeps its OneDrive, and Sites offers Reauthenticate.
+SITES_SCOPE = "Sites.Read.All"
+# Graph sendMail (and drafts) of /users/{shared}: a shared mailbox the signed-in person has
+# Send As (and Full Access) on.
+SHARED_MAIL_SCOPES = ("Mail.Send.Shared", "Mail.ReadWrite.Shared")
 
 # invalid_grant with these AADSTS codes means the grant is dead: reconnect.
 DEAD_GRANT_CODES = {50173, 65001, 70000, 70008, 70043, 700082, 700084, 50076, 50079}
@@ -115,7 +121,11 @@ SCOPE_WORDS = {
     "User.Read": "Read your profile",
     "Files.ReadWrite.All": "Read and write all files you can access in OneDrive",
     "Files.Read.All": "Read all files you can access in OneDrive",
+    "Sites.Read.All": "Read items in all site collections",
     "Mail.Send": "Send mail as you (Microsoft Graph)",
+    "Mail.Send.Shared": "Send mail as a shared mailbox you may send as (Microsoft Graph)",
+    "Mail.ReadWrite.Shared": "Read and write mail of mailboxes shared with you (Microsoft Graph)",
+    "Mail.ReadWrite": "Read and write your mail, to send large attachments (Microsoft Graph)",
     "SMTP.Send": "Send mail as you (SMTP)",
     "IMAP.AccessAsUser.All": "Read your mailbox (IMAP)",
 }
@@ -134,15 +144,21 @@ class MicrosoftProvider(OpenIDProvider):
         """Scopes per purpose; mail scopes live on the Outlook resource, the others on Graph."""
         outlook = current_app.config["MICROSOFT_OUTLOOK_RESOURCE"]
         own = {
-            "onedrive": ("User.Read", "Files.ReadWrite.All"),
+            # Sites.Read.All: the Cloud Drive's Sites (SharePoint sites and their libraries).
+            "onedrive": ("User.Read", "Files.ReadWrite.All", SITES_SCOPE),
             "mail": (f"{outlook}/SMTP.Send", f"{outlook}/IMAP.AccessAsUser.All"),
-            "graph_mail": ("User.Read", "Mail.Send"),
+            # Mail.ReadWrite: attachments of 3 MB or more go through a draft and upload sessions.
+            "graph_mail": ("User.Read", "Mail.Send", "Mail.ReadWrite"),
         }
+        # Sending as a shared mailbox (/users/{shared}/...): the same, on mailboxes shared with
+        # the signed-in person. Asked only of an account that has a shared address.
+        own["graph_mail_shared"] = (*own["graph_mail"], *SHARED_MAIL_SCOPES)
         return ("openid", "profile", "email", "offline_access") + own[purpose]
 
     def purposes(self) -> tuple[str, ...]:
-        """What the CRM asks Microsoft for: OneDrive, mail over SMTP/IMAP, mail through Graph."""
-        return ("onedrive", "mail", "graph_mail")
+        """What the CRM asks Microsoft for: OneDrive, mail over SMTP/IMAP, mail through Graph
+        (as oneself, or as a shared mailbox)."""
+        return ("onedrive", "mail", "graph_mail", "graph_mail_shared")
 
     def scope_words(self, scopes: str) -> list[str]:
         """Granted scopes in plain words, for the account page."""

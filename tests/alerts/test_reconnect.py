@@ -90,7 +90,7 @@ def test_failing_again_adds_nothing_and_a_reconnect_makes_a_new_event(auth, clie
 
 
 def _mailbox(role: str, email: str, user=None, **fields) -> MailAccount:
-    slot = f"user-{user.id}" if user else role
+    slot = fields.pop("slot", f"user-{user.id}" if user else role)
     account = MailAccount(
         slot=slot,
         role=role,
@@ -112,7 +112,7 @@ def test_the_system_and_group_mailboxes_alert_every_active_admin(auth, make_user
     retired = make_user("retired", admin=True)
     retired.active = False
     db.session.commit()
-    group = _mailbox(GROUP, "sales@contoso.example")
+    group = _mailbox(GROUP, "sales@contoso.example", name="Sales")
     system = _mailbox(SYSTEM, MEGAN_MAIL)
     tokens.mark_needs_reconnect(group, "IMAP refused the token")
     tokens.mark_needs_reconnect(system, "SMTP refused the token")
@@ -120,9 +120,10 @@ def test_the_system_and_group_mailboxes_alert_every_active_admin(auth, make_user
     recipients = sorted(a.recipient.username for a in rows)
     assert recipients == ["ada2", "ada2", "admin", "admin"]  # not sally, not the retired admin
     group_rows = [a for a in rows if a.event.startswith("mail_account.needs_reconnect:")]
-    assert {a.link for a in group_rows} == {"/admin/email/inbound", "/admin/email/system"}
-    inbound = next(a for a in rows if a.link == "/admin/email/inbound")
-    assert "the group mailbox sales@contoso.example (SMTP and IMAP)" in inbound.subject
+    mailbox_page = f"/admin/email/inbound/{group.id}"
+    assert {a.link for a in group_rows} == {mailbox_page, "/admin/email/system"}
+    inbound = next(a for a in rows if a.link == mailbox_page)
+    assert "the inbound mailbox “Sales” (sales@contoso.example; SMTP and IMAP)" in inbound.subject
     assert "Admin > Inbound Email" in inbound.body and "press Authorize" in inbound.body
 
 
@@ -174,10 +175,15 @@ def test_the_banner_lists_every_kind_in_two_statements(auth, client, make_user, 
     )
     system = _mailbox(SYSTEM, MEGAN_MAIL)
     system.status = NEEDS_RECONNECT
-    group = _mailbox(GROUP, "sales@contoso.example", send_via=SEND_GRAPH)
+    group = _mailbox(GROUP, "sales@contoso.example", send_via=SEND_GRAPH, name="Sales")
     group.graph_authorization = MailGraphAuthorization(
         provider="microsoft", status=NEEDS_RECONNECT, authorized_email="sales@contoso.example"
     )
+    # Another inbound mailbox, a shared one whose delegate's sign-in died: a line of its own.
+    support = _mailbox(
+        GROUP, ADELE_MAIL, slot="group-2", name="Support", shared_address="support@contoso.example"
+    )
+    support.authorized_name, support.status = "Adele Vance", NEEDS_RECONNECT
     db.session.commit()
     db.session.expire_all()
     assert not sally.is_admin and admin.is_admin  # loaded, as the signed-in user is
@@ -210,12 +216,20 @@ def test_the_banner_lists_every_kind_in_two_statements(auth, client, make_user, 
     assert statements <= 2
     assert [(line.link, line.before.split(" of ")[1]) for line in lines] == [
         ("/admin/email/system", f"the system email account {MEGAN_MAIL} (SMTP and IMAP)."),
-        ("/admin/email/inbound", "the group mailbox sales@contoso.example (Microsoft Graph)."),
+        (
+            f"/admin/email/inbound/{group.id}",
+            "the inbound mailbox “Sales” (sales@contoso.example; Microsoft Graph).",
+        ),
+        (
+            f"/admin/email/inbound/{support.id}",
+            "the inbound mailbox “Support” (support@contoso.example, signed in by Adele Vance "
+            "as delegate; SMTP and IMAP).",
+        ),
     ]
     # A Graph authorization the account no longer sends with is no reason to reconnect.
     group.send_via = "smtp"
     db.session.commit()
-    assert len(pages.needing_reconnect(admin)) == 1
+    assert len(pages.needing_reconnect(admin)) == 2
 
 
 def test_alert_emails_off_sends_nothing_and_the_banner_stays(

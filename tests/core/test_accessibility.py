@@ -50,6 +50,7 @@ NOT_PAGES = {
     "drive.api_search": "JSON for the dashlet's script (its results are audited on Home)",
     "drive.api_open": "JSON for the dashlet's script (a search result's folder)",
     "drive.download": "a redirect to the file's bytes at OneDrive",
+    "emails.attachment": "an attachment's bytes, a download (its link is audited on the message)",
     "drive.thumbnail": "an image (a row's thumbnail, a Preview), audited inside Home",
     "drive.api_preview_text": "JSON for the dashlet's script (the text Preview shows on Home)",
     "oauth.go": "a redirect of the pop-up to Microsoft's sign-in (the stand-in's page there)",
@@ -163,6 +164,7 @@ def site(tmp_path_factory, standin):
 
 def _seed(site: Site) -> None:
     """The users and sally's e-mails (one page and a bit, so the pager shows)."""
+    from app.mail import settings as mail_settings
     from app.mail.models import MailAttachment, MailMessage
     from app.users import directory as users
 
@@ -221,8 +223,30 @@ def _seed(site: Site) -> None:
         for n in range(1, 26)
     ]
     db.session.add_all([received, failed, *older])
+    # An inbound mailbox (a shared one) only sally and nora may see, with a message in it.
+    mailbox = mail_settings.create_mailbox(
+        None,
+        mail_settings.MailboxDetails(
+            name="Support",
+            shared_address="support@contoso.example",
+            visibility="chosen",
+            viewer_ids=[sally.id, nora.id],
+        ),
+    )
+    db.session.add(
+        MailMessage(
+            account_id=mailbox.id,
+            direction="inbound",
+            status="received",
+            from_address="customer@fabrikam.example",
+            to_addresses="support@contoso.example",
+            subject="Printer on fire",
+            body_text="Please help.",
+            created_at=when,
+        )
+    )
     db.session.commit()
-    site.sally_id, site.nora_id = sally.id, nora.id
+    site.sally_id, site.nora_id, site.mailbox_id = sally.id, nora.id, mailbox.id
     site.messages = [received.id, failed.id]
 
 
@@ -417,7 +441,7 @@ def _audit_user_connected(audit: Audit, page) -> None:
 
 def _audit_user_emails(audit: Audit, page, site: Site) -> None:
     audit.visit(page, "/emails/")
-    audit.visit(page, "/emails/?folder=group", label="/emails/ (Group Inbox)")
+    audit.visit(page, f"/emails/?folder={site.mailbox_id}", label="/emails/ (an inbound mailbox)")
     audit.visit(page, "/emails/compose")
     page.get_by_role("button", name="Send").click()
     page.locator(".errors").first.wait_for()
@@ -446,6 +470,13 @@ def _audit_admin(audit: Audit, browser, site: Site) -> None:
         for path in ("/admin/audit", "/admin/connections", "/admin/email/system"):
             audit.visit(page, path)
         audit.visit(page, "/admin/email/inbound")
+        audit.visit(page, "/admin/email/inbound/new")
+        page.get_by_role("button", name="Create").click()
+        page.locator(".errors").first.wait_for()
+        audit.check(page, "/admin/email/inbound/new (errors)")
+        mailbox = f"/admin/email/inbound/{site.mailbox_id}"
+        audit.visit(page, mailbox, label="/admin/email/inbound/<id> (a shared mailbox)")
+        audit.visit(page, f"{mailbox}/delete", label="/admin/email/inbound/<id>/delete")
         audit.visit(page, f"/admin/email/users/{site.sally_id}", label="/admin/email/users/<id>")
         audit.visit(page, f"{sally}/edit", label="/admin/users/<id>/edit")
         for slug in site.tabs:

@@ -162,21 +162,23 @@ def test_group_mailbox_from_admin_inbound_email(auth, client, mail_app, imap_por
     auth.login("admin", "admin-password")
     admin_page = client.get("/admin/").get_data(as_text=True)
     assert "System Email Settings" in admin_page and "Inbound Email" in admin_page
-    page = client.get("/admin/email/inbound").get_data(as_text=True)
+    created = client.post("/admin/email/inbound/new", data={"name": "Team", "visibility": "all"})
+    path = created.headers["Location"]
+    page = client.get(path).get_data(as_text=True)
     assert 'value="outlook.office365.com"' in page and 'value="993"' in page
-    _inbound(client, imap_port, path="/admin/email/inbound")
-    authorize(client, "/admin/email/inbound/authorize/mail", oid=MEGAN)
+    _inbound(client, imap_port, path=path)
+    authorize(client, f"{path}/authorize/mail", oid=MEGAN)
     mailctl.seed(MEGAN_MAIL, messages=[{"subject": "Support request", "to": MEGAN_MAIL}])
-    client.post("/admin/email/inbound/check")
-    assert "Imported 1 new message." in _flash(client, "/admin/email/inbound")
+    client.post(f"{path}/check")
+    assert "Imported 1 new message." in _flash(client, path)
     assert _account("group").authorized_email == MEGAN_MAIL
     auth.logout()
     auth.login()
-    listing = client.get("/emails/?folder=group").get_data(as_text=True)
+    listing = client.get(f"/emails/?folder={_account('group').id}").get_data(as_text=True)
     assert "Support request" in listing
     assert "Support request" not in client.get("/emails/").get_data(as_text=True)
-    assert client.get("/admin/email/inbound").status_code == 403
-    assert client.post("/admin/email/inbound/check").status_code == 403
+    assert client.get(path).status_code == 403
+    assert client.post(f"{path}/check").status_code == 403
 
 
 def test_imap_down_wrong_port_and_tls_mismatch(sally_mail, imap_port, mailctl, closed_port):
@@ -370,11 +372,13 @@ def test_fetch_reports_a_mailbox_to_import_that_cannot_be_and_exits_1(
 def test_the_group_mailbox_imports_by_default_a_persons_only_on_request(auth, client, mail_app):
     sally = db.session.scalar(select(User).where(User.username == "sally"))
     auth.login("admin", "admin-password")
-    assert _import_checkbox(client.get("/admin/email/inbound").get_data(as_text=True))
+    created = client.post("/admin/email/inbound/new", data={"name": "Team", "visibility": "all"})
+    path = created.headers["Location"]
+    assert _import_checkbox(client.get(path).get_data(as_text=True))
     assert not _import_checkbox(client.get(f"/admin/email/users/{sally.id}").get_data(as_text=True))
     assert not _import_checkbox(client.get("/emails/settings").get_data(as_text=True))
     data = imap_settings(993, imap_host="outlook.office365.com", imap_security="ssl")
     del data["import_enabled"]  # an admin may turn it off for the group mailbox too
-    assert client.post("/admin/email/inbound/inbound", data=data).status_code == 302
+    assert client.post(f"{path}/inbound", data=data).status_code == 302
     assert _account("group").import_enabled is False
-    assert not _import_checkbox(client.get("/admin/email/inbound").get_data(as_text=True))
+    assert not _import_checkbox(client.get(path).get_data(as_text=True))

@@ -39,13 +39,15 @@ def test_mail_tests_are_limited_per_user(auth, client, app):
     auth.logout()
     auth.login("admin", "admin-password")  # another user counts afresh
     sally = _user_id("sally")
+    mailbox = client.post("/admin/email/inbound/new", data={"name": "Team", "visibility": "all"})
+    inbound = mailbox.headers["Location"]  # an inbound mailbox's page
     for path in (
         "/admin/email/system/test-email",
-        "/admin/email/inbound/test-inbound",
+        f"{inbound}/test-inbound",
         f"/admin/email/users/{sally}/check",
     ):
         assert client.post(path).status_code == 302, path
-    _refused(client.post("/admin/email/inbound/check"), "/admin/email/inbound")
+    _refused(client.post(f"{inbound}/check"), inbound)
     _refused(client.post("/admin/email/system/test-email"), "/admin/email/system")
     _refused(client.post(f"/admin/email/users/{sally}/test-email"), f"/admin/email/users/{sally}")
 

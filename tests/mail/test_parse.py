@@ -136,3 +136,9 @@ def test_cached_header_parsing_reads_what_the_library_reads(raw, monkeypatch):
         header, library = parsing.header_object(name, value), parsing.AS_WRITTEN(name, value)
         assert header is parsing.header_object(name, value) or len(value) > 998
         assert (str(header), type(header).__name__) == (str(library), type(library).__name__)
+
+
+def test_a_bodystructure_of_the_wrong_shape_gives_no_bodies_and_no_error():
+    for broken in [_structure(b'"text" "plain"'), None, (b"text",)]:
+        found = read_structure(broken)
+        assert (found.plain, found.html, found.attachments) == (None, None, [])

@@ -289,7 +289,8 @@ def test_send_via_microsoft_graph_needs_its_own_authorization(
     refused = sally_mail.post("/emails/compose", data={"to": "a@b.example"})
     assert refused.status_code == 409 and "Not Authorized" in refused.get_data(as_text=True)
     authorize_url = authorize(sally_mail, "/emails/settings/authorize/graph_mail")
-    assert "scope=openid+profile+email+offline_access+User.Read+Mail.Send&" in authorize_url
+    scopes = "User.Read+Mail.Send+Mail.ReadWrite&"
+    assert f"scope=openid+profile+email+offline_access+{scopes}" in authorize_url
     account = _account()
     assert account.graph_authorization.credential.purpose == "graph_mail"
     assert account.credential.purpose == "mail"  # the Outlook token stays apart

@@ -15,7 +15,8 @@ from werkzeug.routing import IntegerConverter
 from app import create_app
 from app.connect.models import ExternalAccount
 from app.extensions import db
-from app.mail.models import FAILED, OUTBOUND, MailMessage
+from app.mail import settings as mail_settings
+from app.mail.models import FAILED, OUTBOUND, MailAttachment, MailMessage
 from app.users.models import User
 from config import TestConfig
 from tests.connect.conftest import (  # noqa: F401  (fixtures reused: the wired stand-in)
@@ -76,6 +77,7 @@ POLICIES = {
     # Emails (sally's message; each user's own settings)
     "emails.index": USER,
     "emails.detail": OWNER,
+    "emails.attachment": OWNER,  # the message page's rule; sally's kept attachment
     "emails.retry": OWNER,
     "emails.compose": USER,
     "emails.settings": USER,
@@ -111,12 +113,16 @@ POLICIES = {
     "emails_admin.system_deauthorize": ADMIN,
     "emails_admin.system_outbound": ADMIN,
     "emails_admin.system_test_email": ADMIN,
-    "emails_admin.inbound": ADMIN,
-    "emails_admin.inbound_authorize": ADMIN,
-    "emails_admin.inbound_check": ADMIN,
-    "emails_admin.inbound_deauthorize": ADMIN,
-    "emails_admin.inbound_inbound": ADMIN,
-    "emails_admin.inbound_test_inbound": ADMIN,
+    "emails_admin.inbound": ADMIN,  # Inbound Email: the list of inbound mailboxes
+    "emails_admin.new_mailbox": ADMIN,
+    "emails_admin.mailbox": ADMIN,  # one inbound mailbox's page (the world's "Support")
+    "emails_admin.save_mailbox": ADMIN,
+    "emails_admin.delete_mailbox": ADMIN,
+    "emails_admin.mailbox_authorize": ADMIN,
+    "emails_admin.mailbox_check": ADMIN,
+    "emails_admin.mailbox_deauthorize": ADMIN,
+    "emails_admin.mailbox_inbound": ADMIN,
+    "emails_admin.mailbox_test_inbound": ADMIN,
     "emails_admin.user_settings": ADMIN,  # sally's Email Settings, from Admin > User Management
     "emails_admin.user_settings_authorize": ADMIN,
     "emails_admin.user_settings_check": ADMIN,
@@ -190,7 +196,12 @@ def world(app, auth, client, make_user, configured):  # noqa: F811
         subject="Quarterly figures",
         body_text="Hello",
     )
+    message.attachments.append(
+        MailAttachment(filename="figures.csv", content_type="text/csv", size=5, content=b"a,b\r\n")
+    )
     db.session.add(message)
+    admin = db.session.scalar(select(User).where(User.username == "admin"))
+    mailbox = mail_settings.create_mailbox(admin, mail_settings.MailboxDetails(name="Support"))
     db.session.commit()
     account = db.session.scalar(select(ExternalAccount).where(ExternalAccount.user_id == sally.id))
     listing = client.get("/drive/api/children").get_json()
@@ -206,6 +217,8 @@ def world(app, auth, client, make_user, configured):  # noqa: F811
         "user_id": sally.id,
         "account_id": account.id,
         "message_id": message.id,
+        "attachment_id": message.attachments[0].id,
+        "mailbox_id": mailbox.id,
         "flow_id": pending,
         "filename": "css/app.css",
     }

@@ -1,0 +1,216 @@
+"""Admin > Inbound Email as a list of inbound mailboxes (Create, edit, Delete, audited), and who
+sees which mailbox's mail: the Emails list's filter and a message's page answer 404 for a
+mailbox the user may not see, in a constant number of statements."""
+
+from sqlalchemy import event, select
+
+from app.extensions import db
+from app.mail.models import GROUP, INBOUND, RECEIVED, MailAccount, MailAttachment, MailMessage
+from app.users.models import AuditEvent, User
+
+ADMIN_PASSWORD = "admin-password"
+
+
+def _user(username: str) -> User:
+    return db.session.scalar(select(User).where(User.username == username))
+
+
+def _create(client, name: str, *, shared: str = "", viewers=(), status: int = 302):
+    data = {"name": name, "shared_address": shared, "visibility": "chosen" if viewers else "all"}
+    if viewers:
+        data["viewers"] = [str(_user(v).id) for v in viewers]
+    response = client.post("/admin/email/inbound/new", data=data)
+    assert response.status_code == status, response.get_data(as_text=True)[:3000]
+    return response
+
+
+def _mailbox(name: str) -> MailAccount:
+    db.session.expire_all()
+    return db.session.scalar(select(MailAccount).where(MailAccount.name == name))
+
+
+def _received(mailbox: MailAccount, subject: str, attachments: int = 0) -> MailMessage:
+    message = MailMessage(
+        account_id=mailbox.id,
+        user_id=None,
+        direction=INBOUND,
+        status=RECEIVED,
+        from_address="customer@fabrikam.example",
+        to_addresses=mailbox.mailbox_address or "team@contoso.example",
+        subject=subject,
+        body_text="Hello",
+    )
+    message.attachments = [
+        MailAttachment(filename=f"file{n}.pdf", content_type="application/pdf", size=10)
+        for n in range(attachments)
+    ]
+    db.session.add(message)
+    db.session.commit()
+    return message
+
+
+def _actions(action: str) -> list[str]:
+    return [
+        e.detail for e in db.session.scalars(select(AuditEvent).where(AuditEvent.action == action))
+    ]
+
+
+def test_an_admin_creates_edits_and_deletes_inbound_mailboxes(auth, client, make_user):
+    make_user("max", "max-password")
+    auth.login("admin", ADMIN_PASSWORD)
+    empty = client.get("/admin/email/inbound").get_data(as_text=True)
+    assert "No inbound mailbox yet" in empty and 'href="/admin/email/inbound/new"' in empty
+    form = client.get("/admin/email/inbound/new").get_data(as_text=True)
+    assert "Max" in form or "max" in form  # the active users to choose from
+    created = _create(client, "Support", shared="Support@Contoso.example", viewers=["sally"])
+    support = _mailbox("Support")
+    assert created.headers["Location"] == f"/admin/email/inbound/{support.id}"
+    assert support.slot.startswith("group-") and support.role == GROUP
+    assert support.shared_address == "support@contoso.example" and support.import_enabled
+    assert [u.username for u in support.viewers] == ["sally"]
+    assert "seen by sally" in _actions("mail.mailbox_created")[0]
+    _create(client, "Sales")
+    listing = client.get("/admin/email/inbound").get_data(as_text=True)
+    assert listing.index(">Support</a>") < listing.index(">Sales</a>")  # the oldest first
+    assert "support@contoso.example" in listing and "All users" in listing
+
+    page = client.get(f"/admin/email/inbound/{support.id}").get_data(as_text=True)
+    assert "Inbound Email: Support" in page and 'value="support@contoso.example"' in page
+    assert "Full Access" in page  # what the delegate needs
+    saved = client.post(
+        f"/admin/email/inbound/{support.id}/details",
+        data={"name": "Customer Support", "shared_address": "", "visibility": "all"},
+    )
+    assert saved.status_code == 302
+    support = _mailbox("Customer Support")
+    assert support.shared_address == "" and support.viewers == [] and support.visibility == "all"
+    assert _actions("mail.mailbox_saved") == [
+        "group: “Customer Support”, shared mailbox none, seen by all users"
+    ]
+
+    kept = _received(_mailbox("Sales"), "A lead").id
+    gone = _received(support, "A complaint", attachments=2).id
+    confirm = client.get(f"/admin/email/inbound/{support.id}/delete").get_data(as_text=True)
+    assert "imported into the Emails list are deleted too" in confirm
+    assert "The mailbox itself in Exchange Online is not touched" in confirm
+    deleted = client.post(f"/admin/email/inbound/{support.id}/delete")
+    assert deleted.status_code == 302 and deleted.headers["Location"] == "/admin/email/inbound"
+    db.session.expire_all()
+    assert db.session.get(MailMessage, gone) is None
+    assert (
+        db.session.scalar(select(MailAttachment).where(MailAttachment.message_id == gone))
+        is None
+    )
+    assert db.session.get(MailMessage, kept) is not None
+    assert "1 imported messages removed" in _actions("mail.mailbox_deleted")[0]
+    assert client.get(f"/admin/email/inbound/{support.id}").status_code == 404
+
+
+def test_the_mailbox_form_says_what_is_wrong(auth, client):
+    auth.login("admin", ADMIN_PASSWORD)
+    _create(client, "Sales")
+    cases = [
+        ({"name": "", "visibility": "all"}, "Enter a name."),
+        ({"name": "sales", "visibility": "all"}, "Another inbound mailbox is named “sales”."),
+        ({"name": "Desk", "visibility": "chosen"}, "Choose at least one user"),
+        (
+            {"name": "Desk", "visibility": "all", "shared_address": "not an address"},
+            "like support@",
+        ),
+        ({"name": "My Emails", "visibility": "all"}, "is each user"),
+    ]
+    for data, words in cases:
+        response = client.post("/admin/email/inbound/new", data=data)
+        assert response.status_code == 400, data
+        assert words in response.get_data(as_text=True), data
+    assert db.session.scalar(select(MailAccount).where(MailAccount.name == "Desk")) is None
+    assert client.get("/admin/email/inbound/999999/delete").status_code == 404
+
+
+def test_users_see_only_the_mailboxes_they_may_see(auth, client, make_user):
+    make_user("max", "max-password")
+    auth.login("admin", ADMIN_PASSWORD)
+    _create(client, "Support", viewers=["sally"])
+    _create(client, "Sales", viewers=["max"])
+    _create(client, "Everyone")
+    support, sales, everyone = (_mailbox(n) for n in ("Support", "Sales", "Everyone"))
+    ticket = _received(support, "Ticket 1")
+    lead = _received(sales, "Lead 1")
+    news = _received(everyone, "News 1")
+    admin_list = client.get("/emails/").get_data(as_text=True)
+    assert all(name in admin_list for name in ("Support", "Sales", "Everyone"))
+    assert client.get(f"/emails/{lead.id}").status_code == 200  # admins see every mailbox
+    auth.logout()
+
+    auth.login()  # sally: Support (chosen) and Everyone (all users)
+    mine = client.get("/emails/").get_data(as_text=True)
+    assert "My Emails" in mine and "Support" in mine and "Everyone" in mine
+    assert "Sales" not in mine and "Ticket 1" not in mine  # My Emails is her own mail only
+    assert "Ticket 1" in client.get(f"/emails/?folder={support.id}").get_data(as_text=True)
+    assert "News 1" in client.get(f"/emails/?folder={everyone.id}").get_data(as_text=True)
+    assert client.get(f"/emails/{ticket.id}").status_code == 200
+    assert client.get(f"/emails/{news.id}").status_code == 200
+    for url in (f"/emails/?folder={sales.id}", f"/emails/{lead.id}", "/emails/?folder=nope"):
+        assert client.get(url).status_code == 404, url
+    assert client.post(f"/emails/{lead.id}/retry").status_code == 404
+    auth.logout()
+
+    auth.login("max", "max-password")
+    assert client.get(f"/emails/?folder={support.id}").status_code == 404
+    assert client.get(f"/emails/{ticket.id}").status_code == 404
+    assert "Lead 1" in client.get(f"/emails/?folder={sales.id}").get_data(as_text=True)
+
+
+def test_the_migrated_group_inbox_stays_first_and_its_old_link_works(auth, client):
+    old = MailAccount(slot=GROUP, role=GROUP, name="Group Inbox", imap_host="outlook.office365.com")
+    db.session.add(old)
+    db.session.commit()
+    _received(old, "From before")
+    auth.login("admin", ADMIN_PASSWORD)
+    _create(client, "Support")
+    assert _mailbox("Support").slot == "group-2"
+    listing = client.get("/admin/email/inbound").get_data(as_text=True)
+    assert listing.index(">Group Inbox</a>") < listing.index(">Support</a>")
+    auth.logout()
+    auth.login()
+    assert "From before" in client.get("/emails/?folder=group").get_data(as_text=True)
+
+
+def _statements(client, url: str) -> int:
+    seen = []
+
+    def count(*_):
+        seen.append(1)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_pages_take_as_many_statements_for_many_mailboxes_as_for_one(auth, client, make_user):
+    for name in ("max", "una", "ola"):
+        make_user(name, f"{name}-password")
+    auth.login("admin", ADMIN_PASSWORD)
+    _create(client, "Support", viewers=["sally", "max"])
+    support = _mailbox("Support")
+    first = _received(support, "Ticket", attachments=1)
+    auth.logout()
+    auth.login()
+    one = [_statements(client, u) for u in ("/emails/", f"/emails/?folder={support.id}")]
+    one.append(_statements(client, f"/emails/{first.id}"))
+    auth.logout()
+    auth.login("admin", ADMIN_PASSWORD)
+    one.append(_statements(client, "/admin/email/inbound"))
+    for n in range(4):
+        _create(client, f"Team {n}", viewers=["sally", "una", "ola"])
+        for m in range(3):
+            _received(_mailbox(f"Team {n}"), f"Message {n}.{m}", attachments=2)
+    many = [_statements(client, "/admin/email/inbound")]
+    auth.logout()
+    auth.login()
+    many[:0] = [_statements(client, u) for u in ("/emails/", f"/emails/?folder={support.id}")]
+    many.insert(2, _statements(client, f"/emails/{first.id}"))
+    assert many == one
