@@ -16,6 +16,7 @@ Signing key rollover: ``POST /keys/rotate`` (a new key signs; the JWKS lists bot
 SharePoint: ``GET /sites`` (every site with its libraries and followers), ``POST /sites``
 ``{"tenant", "count", "prefix", "followers"}`` (more sites, each with a Documents library),
 ``DELETE /sites/{site-id}`` (the site and its libraries are gone: Graph answers 404).
+``/drive/seed`` and ``/drive/items`` take ``drive`` (a library's drive id) instead of ``oid``.
 """
 
 from __future__ import annotations
@@ -358,14 +359,15 @@ def _count(body: dict, key: str) -> int:
 
 @bp.post("/drive/seed")
 def drive_seed() -> Response:
-    """Bulk-create items: ``{"oid", "parent", "folders", "files", "prefix", "size"}``.
+    """Bulk-create items: ``{"oid" or "drive", "parent", "folders", "files", "prefix", "size"}``.
 
-    ``parent`` is ``root`` (default), an item id or a path like ``Documents/Sub``. Items are
-    named ``{prefix} folder 00001`` and ``{prefix} file 00001.txt`` (renamed on conflict);
-    ``size`` (bytes) fixes every file's size, else files are a few dozen bytes.
+    ``drive`` is a drive id (a site's library). ``parent`` is ``root`` (default), an item id or
+    a path like ``Documents/Sub``. Items are named ``{prefix} folder 00001`` and
+    ``{prefix} file 00001.txt`` (renamed on conflict); ``size`` (bytes) fixes
+    every file's size, else files are a few dozen bytes.
     """
     body = _body()
-    drive = DRIVES.drive_of(str(body.get("oid") or ""))
+    drive = _drive_named(body)
     size = body.get("size")
     try:
         folders, files = _count(body, "folders"), _count(body, "files")
@@ -375,7 +377,7 @@ def drive_seed() -> Response:
     except (ValueError, DriveError) as exc:
         return _bad(str(exc))
     if drive is None:
-        return _bad(f"unknown oid {body.get('oid')!r}")
+        return _bad(f"unknown oid {body.get('oid')!r} or drive {body.get('drive')!r}")
     with DRIVES.lock:
         parent = _drive_item(drive, str(body.get("parent") or "root"))
         if parent is None or not parent.is_folder:
@@ -388,6 +390,13 @@ def drive_seed() -> Response:
     )
 
 
+def _drive_named(source):
+    """The drive of ``oid`` (an account's OneDrive) or ``drive`` (any drive id: a library)."""
+    if source.get("drive"):
+        return DRIVES.drive_by_id(str(source["drive"]))
+    return DRIVES.drive_of(str(source.get("oid") or ""))
+
+
 def _drive_item(drive, ref: str):
     if ref.lower() == "root":
         return drive.root
@@ -396,10 +405,11 @@ def _drive_item(drive, ref: str):
 
 @bp.get("/drive/items")
 def drive_items() -> Response:
-    """Inspect a drive: ``?oid=...`` [``&parent=id-or-path`` for one folder's children]."""
-    drive = DRIVES.drive_of(request.args.get("oid", ""))
+    """Inspect a drive: ``?oid=...`` or ``?drive=<drive id>`` (a library) [``&parent=id-or-path``
+    for one folder's children]."""
+    drive = _drive_named(request.args)
     if drive is None:
-        return _bad(f"unknown oid {request.args.get('oid')!r}")
+        return _bad(f"unknown oid {request.args.get('oid')!r} or drive")
     with DRIVES.lock:
         items = list(drive.items.values())
         if request.args.get("parent"):

@@ -152,6 +152,21 @@ def test_control_lists_sites_with_their_libraries(ms):
     ]
 
 
+def test_control_seeds_and_lists_a_library_by_its_drive_id(ms, adele):
+    listed = {s["display_name"]: s for s in ms.control("GET", "/sites")["sites"]}
+    library = listed["Contoso Brand"]["libraries"][0]["id"]
+    ms.control("POST", "/drive/seed", {"drive": library, "files": 2, "prefix": "Brand"})
+    items = ms.control("GET", f"/drive/items?drive={quote(library)}&parent=root")
+    assert items["drive_id"] == library and items["drive_type"] == "documentLibrary"
+    assert sorted(item["name"] for item in items["items"]) == [
+        "Brand file 00001.txt",
+        "Brand file 00002.txt",
+        "Logo.png",
+    ]
+    seen = adele.ok("GET", f"/drives/{library}/root/children")
+    assert len(seen["value"]) == 3
+
+
 def test_a_throttled_site_search_says_when_to_retry(ms, adele):
     ms.fault("graph", "429", count=1, retry_after=7)
     throttled = adele.get("/sites", params={"search": "mark"})
