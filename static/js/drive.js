@@ -9,6 +9,7 @@
 // State-changing calls send the X-CSRFToken header.
 "use strict";
 (() => {
+  const FOLDER_KINDS = new Set(["folder", "site", "library"]);  // rows that open, listed first
   const csrfToken = () => {
     const meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.content : "";
@@ -218,8 +219,9 @@
       const existing = this.rows.querySelector(`tr[data-id="${CSS.escape(row.id)}"]`);
       if (existing) { existing.replaceWith(tr); return; }
       if (row.folder) {
-        const firstFile = this.rows.querySelector("tr[data-kind]:not([data-kind='folder'])");
-        this.rows.insertBefore(tr, firstFile);
+        // Before the first file: sites and libraries open like folders and keep their order.
+        const firstFile = [...this.rows.children].find((other) => other.dataset.kind && !FOLDER_KINDS.has(other.dataset.kind));
+        this.rows.insertBefore(tr, firstFile || null);
       } else {
         this.rows.append(tr);
       }
