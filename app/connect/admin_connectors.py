@@ -37,6 +37,7 @@ PURPOSES = (
     ("onedrive", "OneDrive and the Cloud Drive"),
     ("mail", "Email over SMTP and IMAP"),
     ("graph_mail", "Email through Microsoft Graph"),
+    ("graph_mail_shared", "Email through Microsoft Graph as a shared mailbox"),
 )
 
 

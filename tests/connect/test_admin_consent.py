@@ -48,6 +48,7 @@ def test_the_page_lists_each_purposes_permissions_in_words_and_scope_names(
         "OneDrive and the Cloud Drive",
         "Email over SMTP and IMAP",
         "Email through Microsoft Graph",
+        "Email through Microsoft Graph as a shared mailbox",
     ):
         assert f"<h3>{heading}</h3>" in page
     assert (
@@ -57,6 +58,7 @@ def test_the_page_lists_each_purposes_permissions_in_words_and_scope_names(
     assert "Read items in all site collections <code>Sites.Read.All</code>" in page  # Sites
     assert "<code>https://outlook.office.com/IMAP.AccessAsUser.All</code>" in page
     assert "Send mail as you (Microsoft Graph) <code>Mail.Send</code>" in page
+    assert "<code>Mail.Send.Shared</code>" in page  # a shared mailbox's Send As through Graph
     assert "Certificates &amp; secrets" in page  # where to find the secret's expiry
 
 
@@ -94,6 +96,7 @@ def test_grant_admin_consent_asks_for_every_permission_and_records_the_grant(
         "Files.ReadWrite.All",
         "Sites.Read.All",
         "Mail.Send",
+        "Mail.Send.Shared",
         "https://outlook.office.com/SMTP.Send",
         "https://outlook.office.com/IMAP.AccessAsUser.All",
     ):
