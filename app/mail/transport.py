@@ -87,15 +87,7 @@ def xoauth2(user: str, access_token: str) -> str:
 def _tls_context(server: Server) -> ssl.SSLContext:
     """Verified TLS: the system's authorities and MAIL_CA_FILE's, the host name checked."""
     context = ssl.create_default_context()
-    if server.ca_file:
-        try:
-            context.load_verify_locations(cafile=server.ca_file)
-        except (OSError, ssl.SSLError) as error:
-            raise MailError(
-                f"MAIL_CA_FILE ({server.ca_file}) cannot be read as PEM certificates: "
-                f"{getattr(error, 'strerror', None) or error}. Ask the operator to fix it."
-            ) from error
-    return context
+    return _trust_ca_file(context, server)
 
 
 def _refused(server: Server, error: Exception) -> str:
@@ -330,12 +322,8 @@ class _VerifiedAs(ssl.SSLContext):
         return super().wrap_socket(sock, *args, server_hostname=self.server_name, **kwargs)
 
 
-def _imap_tls_context(server: Server) -> ssl.SSLContext:
-    """Verified TLS for IMAP: the system's authorities and MAIL_CA_FILE's, `server.host`
-    checked (as `_tls_context`, which builds the same verification for SMTP)."""
-    context = _VerifiedAs(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname and CERT_REQUIRED
-    context.server_name = server.host
-    context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+def _trust_ca_file(context: ssl.SSLContext, server: Server) -> ssl.SSLContext:
+    """The context, also trusting MAIL_CA_FILE's authorities when one is set."""
     if server.ca_file:
         try:
             context.load_verify_locations(cafile=server.ca_file)
@@ -345,6 +333,15 @@ def _imap_tls_context(server: Server) -> ssl.SSLContext:
                 f"{getattr(error, 'strerror', None) or error}. Ask the operator to fix it."
             ) from error
     return context
+
+
+def _imap_tls_context(server: Server) -> ssl.SSLContext:
+    """Verified TLS for IMAP: the system's authorities and MAIL_CA_FILE's, `server.host`
+    checked (as `_tls_context`, which builds the same verification for SMTP)."""
+    context = _VerifiedAs(ssl.PROTOCOL_TLS_CLIENT)  # check_hostname and CERT_REQUIRED
+    context.server_name = server.host
+    context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    return _trust_ca_file(context, server)
 
 
 def _imap_connect(server: Server, context: ssl.SSLContext | None) -> IMAPClient:
