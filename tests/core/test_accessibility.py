@@ -426,6 +426,7 @@ def _audit_user_connected(audit: Audit, page) -> None:
     page.get_by_role("searchbox", name="Search in this drive").press("Enter")
     page.locator("[data-drive-crumbs]").get_by_text("Search results for").wait_for()
     audit.check(page, "/home (Search results)")
+    _audit_sites(audit, page)
     audit.visit(page, "/drive/?q=notes", label="/drive/ (Search results)")
     audit.visit(page, "/drive/?path=Documents", label="/drive/ (Open in Office for the web)")
     audit.visit(page, "/drive/?path=Photos", label="/drive/ (Photos: thumbnails and Preview)")
@@ -437,6 +438,29 @@ def _audit_user_connected(audit: Audit, page) -> None:
     audit.visit(page, detail, label="/profile/external-accounts/<id>")
     audit.visit(page, f"{detail}/check", label="/profile/external-accounts/<id>/check")
     audit.visit(page, f"{detail}/delete", label="/profile/external-accounts/<id>/delete")
+
+
+def _audit_sites(audit: Audit, page) -> None:
+    """The dashlet's Sites: the followed sites, a site's libraries, a library's files; and the
+    same as full pages."""
+    rows = page.locator("[data-drive-rows] tr")
+    views = page.get_by_role("navigation", name="Cloud Drive views")
+    views.get_by_role("link", name="Sites").click()
+    rows.filter(has_text="Sales and Marketing").wait_for()
+    audit.check(page, "/home (Sites: followed sites)")
+    page.get_by_role("link", name="Sales and Marketing", exact=True).click()
+    rows.filter(has_text="Campaign Assets").wait_for()
+    audit.check(page, "/home (Sites: a site's libraries)")
+    page.get_by_role("link", name="Documents", exact=True).click()
+    rows.filter(has_text="Sales playbook.docx").wait_for()
+    audit.check(page, "/home (Sites: a library)")
+    views.get_by_role("link", name="My Files").click()
+    rows.filter(has_text="Welcome.txt").wait_for()
+    audit.visit(page, "/drive/?view=sites", label="/drive/ (Sites)")
+    sales = page.get_by_role("link", name="Sales and Marketing", exact=True)
+    audit.visit(page, sales.get_attribute("href"), label="/drive/ (Sites: a site's libraries)")
+    documents = page.get_by_role("link", name="Documents", exact=True)
+    audit.visit(page, documents.get_attribute("href"), label="/drive/ (Sites: a library)")
 
 
 def _audit_user_emails(audit: Audit, page, site: Site) -> None:
