@@ -7,9 +7,11 @@ Run from the project root:  .venv/bin/python benchmarks/bench_drive.py [-n 150]
    SQLite database is migrated, the Microsoft connector configured (`flask connector set`), the
    app registered at the stand-in, and gunicorn (2 sync workers) serves the app. A user signs
    in and connects Adele's Microsoft account through the real connect flow, over HTTP.
-2. A folder of 10,000 files is seeded through the stand-in's control API.
-3. First pages, each as the dashlet asks for it: that folder (GET /drive/api/children) and a
-   search of the whole drive (GET /drive/api/search).
+2. A folder of 10,000 files is seeded through the stand-in's control API, and as many files
+   in the Documents library of the SharePoint site "Sales and Marketing".
+3. First pages, each as the dashlet asks for it: that folder (GET /drive/api/children), a
+   search of the whole drive (GET /drive/api/search) and that library opened from its site
+   (GET /drive/api/children?view=sites&site=...&drive=...: Graph's /drives/{id}/root/children).
    Each must cost exactly one Graph call (stand-in stats, by operation) and show as many rows
    as Graph's page has. Then N timed rounds after a few untimed ones; each round runs, in a
    new random order: the app's page, a raw `requests.get` of the very Graph URL the app
@@ -222,6 +224,27 @@ def search_page(base: str, standin: str, text: str) -> Page:
     )
 
 
+def library_page(base: str, standin: str, site: dict, library: dict) -> Page:
+    """A site's document library opened from Sites: its top folder's first page, name order."""
+    from app.drive.cloud_drive import PAGE_SIZE
+    from app.microsoft.onedrive import CHILD_FIELDS, THUMBNAILS
+
+    query = graph_query(top=PAGE_SIZE, select=CHILD_FIELDS, orderby="name asc", expand=THUMBNAILS)
+    address = {
+        "view": "sites",
+        "site": site["id"],
+        "site_name": site["display_name"],
+        "drive": library["id"],
+        "name": library["name"],
+    }
+    return Page(
+        f"library of {FOLDER_ITEMS:,} items",
+        f"{base}/drive/api/children?{urlencode(address, quote_via=quote)}",
+        f"{standin}/v1.0/drives/{library['id']}/root/children?{query}",
+        "graph.drive.list_children",
+    )
+
+
 def time_get(url: str, **kwargs) -> float:
     """Seconds for one `requests.get` on a new connection; the answer must be a 200."""
     started = time.perf_counter()
@@ -261,6 +284,16 @@ def seed_folder(standin: str) -> str:
         {"oid": ADELE, "parent": seeded["folder_ids"][0], "files": FOLDER_ITEMS, "prefix": "F"},
     )
     return "B folder 00001"
+
+
+def seed_library(standin: str, site_name: str = "Sales and Marketing") -> tuple[dict, dict]:
+    """FOLDER_ITEMS files in the Documents library of a site Adele follows: (site, library)."""
+    sites = control(standin, "GET", "/sites")["sites"]
+    site = next(s for s in sites if s["display_name"] == site_name)
+    library = next(d for d in site["libraries"] if d["name"] == "Documents")
+    seed = {"drive": library["id"], "files": FOLDER_ITEMS, "prefix": "L"}
+    control(standin, "POST", "/drive/seed", seed)
+    return site, library
 
 
 def page_cost(
@@ -349,13 +382,19 @@ def with_latency(standin, page: Page, cookies, bearer, runs) -> tuple[float, flo
 def first_pages(
     base: str, standin: str, passthrough: str, session: requests.Session, runs: int
 ) -> list[Row]:
-    """The folder's and the search's first pages, each measured by page_cost."""
+    """The folder's, the search's and the library's first pages, each measured by page_cost."""
     folder = seed_folder(standin)
+    site, library = seed_library(standin)
     token = control(standin, "POST", "/tokens", {"oid": ADELE, "scopes": ["Files.ReadWrite.All"]})
     bearer = {"Authorization": f"Bearer {token['access_token']}"}
     cookies = session.cookies.get_dict()
     rows = []
-    for page in (folder_page(base, standin, folder), search_page(base, standin, "F file")):
+    pages = (
+        folder_page(base, standin, folder),
+        search_page(base, standin, "F file"),
+        library_page(base, standin, site, library),
+    )
+    for page in pages:
         rows += page_cost(page, standin, passthrough, cookies, bearer, runs)
     scale = rounds(
         {
@@ -526,7 +565,7 @@ def memory(base: str, session: requests.Session, master: int, workdir: Path) -> 
 
 def main() -> int:
     """Set up, measure, report, clean up."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("-n", type=int, default=150, help="timed rounds (default 150)")
     args = parser.parse_args()
     with ExitStack() as stack:
