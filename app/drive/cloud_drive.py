@@ -778,7 +778,10 @@ def rename(
 ) -> Row:
     """Rename an item of `folder` (PATCH name); a taken name is a NameConflict unless the
     user chose keep both or replace."""
-    item = _drive(user).update(drive_id or None, item_id, name=name, conflict=conflict)
+    drive = _drive(user)
+    item = _in_site(
+        drive, folder, lambda: drive.update(drive_id or None, item_id, name=name, conflict=conflict)
+    )
     return _row(item, folder)
 
 
@@ -789,7 +792,7 @@ def move(user: User, drive_id: str, item_id: str, to: Folder, conflict: str = FA
     if (destination.drive_id or "").lower() != (drive_id or "").lower():
         raise InvalidRequest("Items can only be moved to a folder of the same drive.")
     drive = _drive(user)
-    parent_id = drive.folder_id(destination)
+    parent_id = _in_site(drive, to, lambda: drive.folder_id(destination))
     item = drive.update(drive_id or None, item_id, parent_id=parent_id, conflict=conflict)
     return _row(item, to)
 

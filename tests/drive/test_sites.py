@@ -380,6 +380,29 @@ def test_a_site_deleted_while_open_says_so_and_leads_back_to_sites(sally, ms):
 
 
 @SQLITE_ONLY
+def test_rename_and_move_in_a_deleted_site_say_it_is_gone(sally, ms):
+    documents = library(sally, "Mark 8 Project Team")
+    plan = row_named(documents, "Project plan.docx")
+    folder = documents["folder"]
+    ms.control("DELETE", f"/sites/{folder['site']}")
+    renamed = sally.post(
+        f"{API}/rename",
+        json={"folder": folder, "drive": plan["drive"], "item": plan["id"], "name": "Plan.docx"},
+    )
+    assert renamed.status_code == 404 and renamed.get_json()["error"] == GONE
+    assert renamed.get_json()["back"]["label"] == "Back to Sites"
+    moved = sally.post(
+        f"{API}/move",
+        json={
+            "drive": plan["drive"],
+            "item": plan["id"],
+            "to": {**folder, "path": "Meeting notes"},
+        },
+    )
+    assert moved.status_code == 404 and moved.get_json()["error"] == GONE
+
+
+@SQLITE_ONLY
 def test_a_missing_folder_of_a_live_site_is_not_a_deleted_site(sally):
     documents = library(sally)
     response = sally.get(f"{API}/children", query_string={**documents["folder"], "path": "Nope"})
