@@ -82,7 +82,7 @@ class MailboxForm(FlaskForm):
         choices={VISIBLE_TO_ALL: "All users", VISIBLE_TO_CHOSEN: "Chosen users"},
         default=VISIBLE_TO_ALL,
     )
-    viewers = SelectMultipleField("Chosen users", coerce=int, validate_choice=False)
+    viewers = SelectMultipleField("Users who see its mail", coerce=int, validate_choice=False)
 
 
 def mailbox_form(account=None, users=None) -> MailboxForm:

@@ -99,10 +99,11 @@ def _create(page, base: str, name: str, shared: str = "", viewer: str = "") -> N
     page.get_by_role("link", name="Create", exact=True).click()
     page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("Shared mailbox address").fill(shared)
-    assert page.get_by_role("radio", name="All users").is_checked()
+    who = page.get_by_role("group", name="Who sees its mail")  # the radios' fieldset
+    assert who.get_by_role("radio", name="All users").is_checked()
     if viewer:
-        page.get_by_role("radio", name="Chosen users").check()
-        page.get_by_role("listbox").select_option(label=viewer)
+        who.get_by_role("radio", name="Chosen users").check()
+        page.get_by_role("listbox", name="Users who see its mail").select_option(label=viewer)
     page.get_by_role("button", name="Create", exact=True).click()
     expect(page.get_by_text(f"The mailbox “{name}” was created.")).to_be_visible()
     expect(page.get_by_role("heading", name=f"Inbound Email: {name}")).to_be_visible()
