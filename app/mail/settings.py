@@ -417,7 +417,6 @@ def _apply_details(account: MailAccount, details: MailboxDetails, viewers: list[
     account.viewers = viewers if details.visibility == VISIBLE_TO_CHOSEN else []
     if address != account.shared_address:
         account.shared_address = address
-        account.sync_folder, account.sync_uidvalidity, account.sync_last_uid = "", None, 0
         account.sync_states = []
     who = (
         "all users"
