@@ -213,3 +213,24 @@ def test_changing_the_shared_address_removes_the_graph_authorization(
 def _system_account() -> MailAccount:
     db.session.expire_all()
     return db.session.scalar(select(MailAccount).where(MailAccount.role == "system"))
+
+
+def test_another_shared_address_starts_the_import_afresh(client, support, mailctl, ms):
+    authorize(client, f"{support}/authorize/mail", oid=ADELE)
+    mailctl.seed(SUPPORT, messages=[{"subject": "Old ticket", "to": SUPPORT}])
+    client.post(f"{support}/check")
+    assert [s.folder for s in _mailbox().sync_states] == ["INBOX"]
+    help_desk = "helpdesk@contoso.example"
+    ms.control("POST", "/mail/delegation/shared", {"address": help_desk, "name": "Help desk"})
+    ms.control(
+        "POST",
+        "/mail/delegation/grant",
+        {"mailbox": help_desk, "user": ADELE_MAIL, "right": "full_access"},
+    )
+    data = {"name": "Support", "shared_address": help_desk, "visibility": "all"}
+    assert client.post(f"{support}/details", data=data).status_code == 302
+    assert _mailbox().sync_states == []  # another mailbox: its UIDs start over
+    mailctl.seed(help_desk, messages=[{"subject": "New ticket", "to": help_desk}])
+    client.post(f"{support}/check")
+    assert "Imported 1 new message." in _page(client, support)
+    assert set(db.session.scalars(select(MailMessage.subject))) == {"Old ticket", "New ticket"}
