@@ -12,6 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
+from email import policy
 from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
@@ -357,9 +358,11 @@ def _mark(message: MailMessage, status: str, reason: str) -> None:
 
 def _raw(account: MailAccount, message: MailMessage) -> bytes:
     """The message as bytes; a stored header that cannot be sent (a From Name with a line
-    break, saved before that was refused) fails the message in words instead of crashing."""
+    break, saved before that was refused) fails the message in words instead of crashing.
+    Lines end in CRLF as SMTP wants: smtplib sends bytes as they are, and a server refuses a
+    message whose bare-LF "line" is over 1,000 characters (any attachment, a long body)."""
     try:
-        return _mime(account, message).as_bytes()
+        return _mime(account, message).as_bytes(policy=policy.SMTP)
     except (ValueError, TypeError, UnicodeError, MessageError) as error:
         raise MailError(
             f"The message could not be built: {error}. Check the From Name and the sender "
