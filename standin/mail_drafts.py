@@ -154,13 +154,18 @@ def _mailbox(token: AccessToken, address: str | None) -> tuple[str, Response | N
 
 
 def _open(scopes: tuple[str, ...], address: str | None) -> tuple[str, Response | None]:
-    """Faults, the token (one of ``scopes``) and the mailbox: (mailbox, None) or (_, error)."""
+    """Faults, the token (one of ``scopes``) and the mailbox: (mailbox, None) or (_, error).
+    A valid token without the scope is 403 ErrorAccessDenied, as Outlook's endpoints answer;
+    401 is kept for a token that is missing, expired or for another audience."""
     failed = graph_fault()
     if failed is not None:
         return "", failed
-    token, failed = require_token(*scopes)
+    token, failed = require_token()
     if failed is not None:
         return "", failed
+    if not token.scopes & set(scopes):
+        STORE.count("graph.error")
+        return "", graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials.")
     return _mailbox(token, address)
 
 
