@@ -453,10 +453,11 @@ def _send_graph(account: MailAccount, message: MailMessage) -> None:
         for a in message.attachments
     ]
     db.session.commit()  # the point: no transaction stays open while Graph talks
+    in_send_mail = exchange.fits_inline(files, body)  # else a draft (Mail.ReadWrite)
 
     def attempt(token: str) -> None:
         try:
-            if exchange.fits_inline(files):
+            if in_send_mail:
                 inline = [exchange.file_attachment(f) for f in files]
                 exchange.send_mail(
                     token,
@@ -468,7 +469,7 @@ def _send_graph(account: MailAccount, message: MailMessage) -> None:
         except ProviderError as error:
             if error.status == 401:
                 raise AuthRejected(f"HTTP 401 {error.message}") from error
-            if error.status == 403 and not exchange.fits_inline(files):
+            if error.status == 403 and not in_send_mail:
                 raise MailError(DRAFT_REFUSED) from error
             raise MailError(error.message, transient=error.transient) from error
 

@@ -5,6 +5,7 @@ attachments as Microsoft documents it: a draft, an upload session per file of 3 
 `send` (scope Mail.ReadWrite)."""
 
 import base64
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ EXCHANGE_MAIL_HOSTS = {
 # (base64) in sendMail; a file of 3 MB or more goes through an upload session of its draft, in
 # ranges of a multiple of 320 KiB and at most 4 MiB (12 x 320 KiB = 3.75 MiB).
 INLINE_ATTACHMENTS_MAX = 3 * 1024 * 1024
+# Graph refuses a request body over 4 MB; base64 makes a file a third larger, so a file just
+# under 3 MB, or a small one beside a long body, can pass it: those go another way.
+REQUEST_MAX = 4 * 1024 * 1024
 ATTACHMENT_CHUNK = 12 * graph.UPLOAD_CHUNK_UNIT
 MAX_RETRY_WAIT = 10.0  # seconds of Retry-After waited out per request before giving up
 FILE_ATTACHMENT = "#microsoft.graph.fileAttachment"
@@ -170,9 +174,20 @@ def file_attachment(attachment: OutgoingFile) -> dict:
     }
 
 
-def fits_inline(attachments: list[OutgoingFile]) -> bool:
-    """Whether the attachments can travel inside one sendMail request (under 3 MB in all)."""
-    return sum(len(a.content) for a in attachments) < INLINE_ATTACHMENTS_MAX
+def fits_inline(attachments: list[OutgoingFile], message: dict | None = None) -> bool:
+    """Whether the attachments can travel inside one sendMail request: under 3 MB in all,
+    and the request with `message` (its body) and their base64 under Graph's 4 MB."""
+    if sum(len(a.content) for a in attachments) >= INLINE_ATTACHMENTS_MAX:
+        return False
+    if message is None:
+        return True
+    inline = {**message, "attachments": [file_attachment(a) for a in attachments]}
+    return request_size({"message": inline, "saveToSentItems": True}) < REQUEST_MAX
+
+
+def request_size(body: dict) -> int:
+    """The bytes of `body` as the JSON request that requests sends."""
+    return len(json.dumps(body).encode())
 
 
 def mailbox_path(address: str = "") -> str:
@@ -221,12 +236,7 @@ class DraftSender:
 
     def send(self, message: dict, attachments: list[OutgoingFile]) -> None:
         """Draft, attachments, send; ProviderError (the draft deleted) when a step fails."""
-        small = [a for a in attachments if len(a.content) < INLINE_ATTACHMENTS_MAX]
-        inline, posted, total = [], [], 0
-        for attachment in small:
-            total += len(attachment.content)
-            (inline if total < INLINE_ATTACHMENTS_MAX else posted).append(attachment)
-        large = [a for a in attachments if len(a.content) >= INLINE_ATTACHMENTS_MAX]
+        inline, posted, large = self._split(message, attachments)
         draft = {**message, "attachments": [file_attachment(a) for a in inline]}
         created = _graph("POST", f"{self.base}/messages", self.access_token, 201, json=draft)
         self.draft_id = str(created.get("id") or "")
@@ -241,6 +251,25 @@ class DraftSender:
         except ProviderError:
             self.delete_draft()
             raise
+
+    @staticmethod
+    def _split(message: dict, attachments: list[OutgoingFile]) -> tuple[list, list, list]:
+        """(inline in the draft, posted one each, uploaded): files under 3 MB go inline while
+        the draft's request stays under 4 MB, else each in its own POST when that fits; the
+        rest, and every file of 3 MB or more, through an upload session."""
+        inline, posted, large = [], [], []
+        size, total = request_size({**message, "attachments": []}), 0
+        for attachment in attachments:
+            length = len(attachment.content)
+            encoded = request_size(file_attachment(attachment)) + 2  # its comma and room
+            if length >= INLINE_ATTACHMENTS_MAX or encoded >= REQUEST_MAX:
+                large.append(attachment)
+            elif total + length < INLINE_ATTACHMENTS_MAX and size + encoded < REQUEST_MAX:
+                inline.append(attachment)
+                size, total = size + encoded, total + length
+            else:
+                posted.append(attachment)
+        return inline, posted, large
 
     @property
     def _draft(self) -> str:

@@ -161,3 +161,42 @@ def test_a_request_over_the_compose_limit_is_refused_before_it_is_read(sally_mai
     page = response.get_data(as_text=True)
     assert "its attachments may total at most 4 KB" in page and "Back to Compose" in page
     assert _messages() == [] and mailctl.outbox() == []
+
+
+def test_a_file_just_under_3_mb_with_a_long_body_still_arrives_over_graph(
+    sally_mail, mail_servers, mailctl, ms
+):
+    _use_graph(sally_mail, mail_servers)
+    near = bytes(i % 249 for i in range(3 * 1024 * 1024 - 1))
+    body = "Zahlen und Notizen.\n" * 20_000  # 400 KB of text beside it
+    response = _compose(sally_mail, [(near, "Scan.pdf", "application/pdf")], body=body)
+    assert response.status_code == 302
+    (message,) = _messages()
+    assert message.status == "sent", message.status_reason
+    (sent,) = mailctl.outbox()
+    (attachment,) = sent["graph_message"]["attachments"]
+    assert base64.b64decode(attachment["contentBytes"]) == near
+    # In base64 it passes Graph's 4 MB per request: not sendMail, an upload session.
+    stats = ms.stats()
+    assert not stats.get("graph.sendMail") and not stats.get("graph.drafts.attachment")
+    assert stats.get("graph.attachments.uploadSession") == 1
+
+
+def test_a_small_file_beside_a_long_body_is_posted_to_the_draft(
+    sally_mail, mail_servers, mailctl, ms
+):
+    _use_graph(sally_mail, mail_servers)
+    sheet = bytes(i % 247 for i in range(2_400_000))
+    body = "Zahlen und Notizen.\n" * 50_000  # 1 MB of text: with the file over 4 MB in all
+    assert _compose(sally_mail, [(sheet, "Tabelle.xlsx", "")], body=body).status_code == 302
+    (message,) = _messages()
+    assert message.status == "sent", message.status_reason
+    (sent,) = mailctl.outbox()
+    (attachment,) = sent["graph_message"]["attachments"]
+    assert base64.b64decode(attachment["contentBytes"]) == sheet
+    assert attachment["contentType"].startswith("application/vnd.openxmlformats")
+    assert sent["graph_message"]["body"]["content"] == body
+    stats = ms.stats()
+    assert not stats.get("graph.sendMail") and stats.get("graph.drafts.create") == 1
+    assert stats.get("graph.drafts.attachment") == 1  # its own POST, no upload session
+    assert not stats.get("graph.attachments.uploadSession")
