@@ -350,7 +350,7 @@ def _upload_error(response: requests.Response, name: str) -> ProviderError:
     status = response.status_code
     return ProviderError(
         f"Uploading the attachment “{name}” failed: Microsoft answered "
-        f"{graph.error_message(response)}.",
+        f"{graph.error_message(response).rstrip('.')}.",
         status=0 if status == 401 else status,
         retry_after=retry_after(response),
         transient=status in graph.TRANSIENT_STATUSES,

@@ -200,3 +200,28 @@ def test_a_small_file_beside_a_long_body_is_posted_to_the_draft(
     assert not stats.get("graph.sendMail") and stats.get("graph.drafts.create") == 1
     assert stats.get("graph.drafts.attachment") == 1  # its own POST, no upload session
     assert not stats.get("graph.attachments.uploadSession")
+
+
+def test_a_failure_mid_upload_deletes_the_draft_and_a_retry_sends_every_file(
+    sally_mail, mail_servers, mailctl, ms
+):
+    _use_graph(sally_mail, mail_servers)
+    large = bytes(i % 241 for i in range(5 * 1024 * 1024))
+    files = [(large, "Pläne.zip", "application/zip"), (CSV, "Kunden.csv", "text/csv")]
+    ms.fault("attachment_upload", "500", count=1)  # the second range of the upload fails
+    assert _compose(sally_mail, files).status_code == 302
+    (message,) = _messages()
+    assert message.status == "failed"
+    assert message.status_reason == (
+        "Uploading the attachment “Pläne.zip” failed: Microsoft answered An unspecified error "
+        "has occurred."
+    )
+    assert mailctl.outbox() == [] and ms.control("GET", "/mail/drafts")["drafts"] == []
+    assert sally_mail.post(f"/emails/{message.id}/retry").status_code == 302
+    (message,) = _messages()
+    assert message.status == "sent" and message.attempts == 2, message.status_reason
+    (sent,) = mailctl.outbox()
+    got = {
+        a["name"]: base64.b64decode(a["contentBytes"]) for a in sent["graph_message"]["attachments"]
+    }
+    assert got == {"Pläne.zip": large, "Kunden.csv": CSV}
