@@ -12,6 +12,7 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
 from app.extensions import db
+from app.mail import sending
 from app.mail.models import MailAttachment, MailMessage
 from tests.mail.conftest import authorize, smtp_settings
 
@@ -225,3 +226,18 @@ def test_a_failure_mid_upload_deletes_the_draft_and_a_retry_sends_every_file(
         a["name"]: base64.b64decode(a["contentBytes"]) for a in sent["graph_message"]["attachments"]
     }
     assert got == {"Pläne.zip": large, "Kunden.csv": CSV}
+
+
+def test_graph_refusing_the_draft_says_to_authorize_mail_readwrite_again(
+    sally_mail, mail_servers, mailctl, ms
+):
+    _use_graph(sally_mail, mail_servers)
+    large = bytes(i % 239 for i in range(3 * 1024 * 1024))
+    ms.fault("graph", "403", count=1)  # POST /me/messages: Access is denied
+    assert _compose(sally_mail, [(large, "Plan.zip", "application/zip")]).status_code == 302
+    (message,) = _messages()
+    assert message.status == "failed" and message.status_reason == sending.DRAFT_REFUSED
+    assert message.account.graph_authorization.status != "needs_reconnect"
+    assert mailctl.outbox() == [] and ms.control("GET", "/mail/drafts")["drafts"] == []
+    page = sally_mail.get(f"/emails/{message.id}").get_data(as_text=True)
+    assert "Mail.ReadWrite" in page and "Send again" in page
