@@ -241,3 +241,16 @@ def test_graph_refusing_the_draft_says_to_authorize_mail_readwrite_again(
     assert mailctl.outbox() == [] and ms.control("GET", "/mail/drafts")["drafts"] == []
     page = sally_mail.get(f"/emails/{message.id}").get_data(as_text=True)
     assert "Mail.ReadWrite" in page and "Send again" in page
+
+
+def test_a_long_body_without_attachments_arrives_over_smtp(sally_mail, mailctl):
+    body = "Eine Zeile des Berichts.\n" * 400  # 10 KB in lines: CRLF on the wire, not bare LF
+    response = sally_mail.post(
+        "/emails/compose", data={"to": "max@fabrikam.example", "subject": "Bericht", "body": body}
+    )
+    assert response.status_code == 302
+    (message,) = _messages()
+    assert message.status == "sent", message.status_reason
+    (sent,) = mailctl.outbox()
+    text = message_from_string(sent["raw"], policy=policy.default).get_content()
+    assert text.replace("\r\n", "\n") == body
