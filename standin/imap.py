@@ -191,9 +191,7 @@ class Dovecot:
         )
         checkpassword = self.folder / "checkpassword.py"
         checkpassword.write_text(
-            CHECKPASSWORD.format(
-                python=_system_python(), introspection_url=self.introspection_url
-            )
+            CHECKPASSWORD.format(python=_system_python(), introspection_url=self.introspection_url)
         )
         checkpassword.chmod(0o755)
         self.process = subprocess.Popen(  # noqa: S603

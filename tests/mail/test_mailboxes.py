@@ -98,8 +98,7 @@ def test_an_admin_creates_edits_and_deletes_inbound_mailboxes(auth, client, make
     db.session.expire_all()
     assert db.session.get(MailMessage, gone) is None
     assert (
-        db.session.scalar(select(MailAttachment).where(MailAttachment.message_id == gone))
-        is None
+        db.session.scalar(select(MailAttachment).where(MailAttachment.message_id == gone)) is None
     )
     assert db.session.get(MailMessage, kept) is not None
     assert "1 imported messages removed" in _actions("mail.mailbox_deleted")[0]
