@@ -2,7 +2,7 @@
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
@@ -99,6 +99,17 @@ def _pending(html: str) -> str:
     match = re.search(r'name="pending" value="([^"]+)"', html)
     assert match, html[:500]
     return match.group(1)
+
+
+def drop_scope(authorize_url: str, scope: str) -> str:
+    """The authorize URL without `scope` in its scope parameter: a sign-in as an older version
+    of the app asked for it (a grant that lacks a permission added since)."""
+    parts = urlsplit(authorize_url)
+    query = [
+        (key, " ".join(s for s in value.split() if s != scope) if key == "scope" else value)
+        for key, value in parse_qsl(parts.query)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def sign_in_at_standin(authorize_url: str, oid: str, decision: str = "accept") -> str:

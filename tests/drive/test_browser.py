@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from app.extensions import db
 from tests.conftest import app_on_standin, browser_login, csrf_token
-from tests.connect.conftest import ADELE, sign_in_at_standin
+from tests.connect.conftest import ADELE, drop_scope, sign_in_at_standin
 
 pytestmark = pytest.mark.browser
 
@@ -21,8 +21,11 @@ SHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp/shots"))  # noqa: S108
 TIMEOUT = 10
 
 
-def connect_over_http(base: str, username: str, password: str, oid: str) -> None:
-    """Sign in and connect the Microsoft account like the pop-up would, over plain HTTP."""
+def connect_over_http(
+    base: str, username: str, password: str, oid: str, without_scope: str = ""
+) -> None:
+    """Sign in and connect the Microsoft account like the pop-up would, over plain HTTP
+    (`without_scope`: as an app that did not ask for that permission yet)."""
     session = requests.Session()
     login = session.get(f"{base}/login", timeout=TIMEOUT).text
     session.post(
@@ -38,7 +41,10 @@ def connect_over_http(base: str, username: str, password: str, oid: str) -> None
         data={"application": "microsoft", "mode": "popup", "csrf_token": csrf_token(form)},
     ).json()
     go = session.get(f"{base}{started['go_url']}", timeout=TIMEOUT, allow_redirects=False)
-    callback = sign_in_at_standin(go.headers["Location"], oid)
+    authorize = go.headers["Location"]
+    callback = sign_in_at_standin(
+        drop_scope(authorize, without_scope) if without_scope else authorize, oid
+    )
     assert session.get(callback, timeout=TIMEOUT).status_code == 200
 
 

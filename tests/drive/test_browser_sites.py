@@ -4,17 +4,16 @@ a file uploaded into it (it lands in that library's drive); a search for sites f
 user does not follow; an account connected without Sites.Read.All is told what is missing and
 reaches Reauthenticate by keyboard; a site deleted while open says so and leads back to Sites."""
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
 import pytest
 import requests
 from playwright.sync_api import expect
 
 from app.extensions import db
-from tests.conftest import browser_login, csrf_token
-from tests.connect.conftest import ADELE, MEGAN, sign_in_at_standin
+from tests.conftest import browser_login
+from tests.connect.conftest import ADELE, MEGAN
 from tests.drive.test_browser import (  # noqa: F401  (fixtures)
     TIMEOUT,
+    connect_over_http,
     crumbs,
     home,
     live_drive,
@@ -164,38 +163,6 @@ def test_a_site_deleted_while_open_says_so_and_back_to_sites(home, live_drive): 
 # --- an account connected before Sites -----------------------------------------------------------
 
 
-def connect_without_sites(base: str, username: str, password: str, oid: str) -> None:
-    """Sign in and connect a Microsoft account as the app did before Sites: the authorize
-    request's scope without Sites.Read.All, so the grant lacks it."""
-    session = requests.Session()
-    login = session.get(f"{base}/login", timeout=TIMEOUT).text
-    session.post(
-        f"{base}/login",
-        timeout=TIMEOUT,
-        data={"username": username, "password": password, "csrf_token": csrf_token(login)},
-    )
-    form = session.get(f"{base}/profile/external-accounts/new", timeout=TIMEOUT).text
-    started = session.post(
-        f"{base}/profile/external-accounts/new",
-        timeout=TIMEOUT,
-        headers={"Accept": "application/json"},
-        data={"application": "microsoft", "mode": "popup", "csrf_token": csrf_token(form)},
-    ).json()
-    go = session.get(f"{base}{started['go_url']}", timeout=TIMEOUT, allow_redirects=False)
-    parts = urlsplit(go.headers["Location"])
-    query = [
-        (
-            key,
-            " ".join(s for s in value.split() if s != "Sites.Read.All")
-            if key == "scope"
-            else value,
-        )
-        for key, value in parse_qsl(parts.query)
-    ]
-    callback = sign_in_at_standin(urlunsplit(parts._replace(query=urlencode(query))), oid)
-    assert session.get(callback, timeout=TIMEOUT).status_code == 200
-
-
 @pytest.fixture
 def before_sites(live_drive, browser):  # noqa: F811
     """Mark, signed in on Home; his Microsoft account (Megan) connected without Sites.Read.All."""
@@ -204,7 +171,7 @@ def before_sites(live_drive, browser):  # noqa: F811
 
         users.create_user(None, "mark", "mark@crm.example", "mark-password", first_name="Mark")
         db.session.commit()
-    connect_without_sites(live_drive.url, "mark", "mark-password", MEGAN)
+    connect_over_http(live_drive.url, "mark", "mark-password", MEGAN, "Sites.Read.All")
     context = browser.new_context()
     context.set_default_timeout(15000)
     page = context.new_page()

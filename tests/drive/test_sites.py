@@ -4,7 +4,7 @@ connected before Sites.Read.All (its OneDrive keeps working; Sites says what is 
 Reauthenticate asks for it); a site deleted while open; a throttled site search."""
 
 import re
-from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -17,6 +17,7 @@ from tests.connect.conftest import (
     ADELE,
     app_path,
     connect,
+    drop_scope,
     sign_in_at_standin,
     start_connect,
 )
@@ -51,17 +52,7 @@ def connect_before_sites(client, oid: str = ADELE):
     Sites.Read.All (the authorize request's scope, as the app then sent it)."""
     start = start_connect(client)
     go = client.get(start["go_url"])
-    parts = urlsplit(go.headers["Location"])
-    query = [
-        (
-            key,
-            " ".join(s for s in value.split() if s != "Sites.Read.All")
-            if key == "scope"
-            else value,
-        )
-        for key, value in parse_qsl(parts.query)
-    ]
-    callback = sign_in_at_standin(urlunsplit(parts._replace(query=urlencode(query))), oid)
+    callback = sign_in_at_standin(drop_scope(go.headers["Location"], "Sites.Read.All"), oid)
     response = client.get(app_path(callback))
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
 
