@@ -58,12 +58,6 @@ log = logging.getLogger(__name__)
 STALE_SENDING = timedelta(minutes=5)
 MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
 FILENAME_MAX = 255  # MailAttachment.filename's column
-DRAFT_REFUSED = (
-    "Microsoft Graph refused to prepare the message: attachments of 3 MB or more in all go "
-    "through a draft, which needs the permission to read and write your mail (Mail.ReadWrite). "
-    "Press Authorize under Microsoft Graph authorization in Email Settings again, then send "
-    "the message again."
-)
 
 
 @dataclass(frozen=True)
@@ -469,8 +463,6 @@ def _send_graph(account: MailAccount, message: MailMessage) -> None:
         except ProviderError as error:
             if error.status == 401:
                 raise AuthRejected(f"HTTP 401 {error.message}") from error
-            if error.status == 403 and not in_send_mail:
-                raise MailError(DRAFT_REFUSED) from error
             raise MailError(error.message, transient=error.transient) from error
 
     with_token(account.graph_authorization, graph_purpose(account), attempt)

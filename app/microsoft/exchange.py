@@ -8,6 +8,7 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -77,11 +78,20 @@ def send_mail(access_token: str, message: dict, mailbox: str = "") -> None:
         access_token,
         json={"message": message, "saveToSentItems": True},
     )
-    if response.status_code == 202:
-        return
-    if mailbox and response.status_code == 403 and _graph_error_code(response) in SEND_AS_CODES:
-        raise ProviderError(graph_send_as_refused(mailbox, _graph_error_code(response)), status=403)
-    raise graph.error(response)
+    if response.status_code != 202:
+        raise _refusal(response, mailbox)
+
+
+def _refusal(response: requests.Response, mailbox: str, words: str = "") -> ProviderError:
+    """Graph's refusal to send: a shared mailbox's 403 (no Send As) in words, another 403 as
+    `words` when given, anything else as Graph said it."""
+    if response.status_code == 403:
+        code = _graph_error_code(response)
+        if mailbox and code in SEND_AS_CODES:
+            return ProviderError(graph_send_as_refused(mailbox, code), status=403)
+        if words:
+            return ProviderError(words, status=403)
+    return graph.error(response)
 
 
 # --- a shared mailbox reached with a delegate's sign-in: Exchange Online's refusals in words ----
@@ -211,6 +221,17 @@ def _patiently(send: Callable[[], requests.Response]) -> requests.Response:
         waited += wait
 
 
+@contextmanager
+def _refused_as(words: str):
+    """Graph's 403 (a permission the token lacks) within the block, as ProviderError(words)."""
+    try:
+        yield
+    except ProviderError as error:
+        if error.status != 403:
+            raise
+        raise ProviderError(words, status=403) from error
+
+
 def _graph(method: str, path: str, access_token: str, expected: int, **kwargs) -> dict:
     """One Graph call with the token, waiting out 429/503; the JSON answer ({} when it has
     none), or ProviderError when the status is not `expected`."""
@@ -224,6 +245,21 @@ def _graph(method: str, path: str, access_token: str, expected: int, **kwargs) -
     return body if isinstance(body, dict) else {}
 
 
+# Graph's 403 on a step of DraftSender, in words: preparing the draft needs Mail.ReadWrite,
+# sending it Mail.Send (a shared mailbox's refusals are worded by graph_send_as_refused).
+DRAFT_REFUSED = (
+    "Microsoft Graph refused to prepare the message: attachments of 3 MB or more in all go "
+    "through a draft, which needs the permission to read and write your mail (Mail.ReadWrite). "
+    "Press Authorize under Microsoft Graph authorization in Email Settings again, then send "
+    "the message again."
+)
+DRAFT_SEND_REFUSED = (
+    "Microsoft Graph prepared the message but refused to send it, which needs the permission "
+    "to send mail as you (Mail.Send). Press Authorize under Microsoft Graph authorization in "
+    "Email Settings again, then send the message again."
+)
+
+
 class DraftSender:
     """Send a message whose attachments are too large for sendMail, as Microsoft documents:
     create a draft (small files inline), attach each file of 3 MB or more through an upload
@@ -231,6 +267,7 @@ class DraftSender:
 
     def __init__(self, access_token: str, mailbox: str = ""):
         self.access_token = access_token
+        self.mailbox = mailbox
         self.base = mailbox_path(mailbox)
         self.draft_id = ""
 
@@ -238,19 +275,27 @@ class DraftSender:
         """Draft, attachments, send; ProviderError (the draft deleted) when a step fails."""
         inline, posted, large = self._split(message, attachments)
         draft = {**message, "attachments": [file_attachment(a) for a in inline]}
-        created = _graph("POST", f"{self.base}/messages", self.access_token, 201, json=draft)
+        with _refused_as(DRAFT_REFUSED):
+            created = _graph("POST", f"{self.base}/messages", self.access_token, 201, json=draft)
         self.draft_id = str(created.get("id") or "")
         if not self.draft_id:
             raise ProviderError("Microsoft Graph did not create the draft. Please try again.")
         try:
-            for attachment in posted:
-                self._post_attachment(attachment)
-            for attachment in large:
-                self._upload(attachment)
-            _graph("POST", f"{self._draft}/send", self.access_token, 202)
+            with _refused_as(DRAFT_REFUSED):
+                for attachment in posted:
+                    self._post_attachment(attachment)
+                for attachment in large:
+                    self._upload(attachment)
+            self._send_draft()
         except ProviderError:
             self.delete_draft()
             raise
+
+    def _send_draft(self) -> None:
+        send = f"{self._draft}/send"
+        response = _patiently(lambda: graph.call("POST", send, self.access_token))
+        if response.status_code != 202:
+            raise _refusal(response, self.mailbox, DRAFT_SEND_REFUSED)
 
     @staticmethod
     def _split(message: dict, attachments: list[OutgoingFile]) -> tuple[list, list, list]:

@@ -19,6 +19,7 @@ from tests.connect.conftest import (  # noqa: F401  (fixtures reused with the ma
     Standin,
     app_path,
     configured,
+    drop_scope,
     ms,
     sign_in_at_standin,
 )
@@ -157,13 +158,17 @@ def mail_app(configured, mail_standin_process):  # noqa: F811
     return configured
 
 
-def authorize(client, path="/emails/settings/authorize/mail", oid=ADELE):
-    """Press Authorize as the page's script does, sign in at the stand-in, come back."""
+def authorize(client, path="/emails/settings/authorize/mail", oid=ADELE, without_scope=""):
+    """Press Authorize as the page's script does, sign in at the stand-in, come back
+    (`without_scope`: the grant lacks that permission, as if the user had consented to less)."""
     start = client.post(path, data={"mode": "popup"}, headers={"Accept": "application/json"})
     assert start.status_code == 200, start.get_data(as_text=True)
     go = client.get(start.get_json()["go_url"])
     assert go.status_code == 302
-    callback = client.get(app_path(sign_in_at_standin(go.headers["Location"], oid)))
+    authorize_url = go.headers["Location"]
+    if without_scope:
+        authorize_url = drop_scope(authorize_url, without_scope)
+    callback = client.get(app_path(sign_in_at_standin(authorize_url, oid)))
     assert callback.status_code == 200, callback.get_data(as_text=True)[:500]
     return go.headers["Location"]
 

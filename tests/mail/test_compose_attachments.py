@@ -12,8 +12,8 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
 from app.extensions import db
-from app.mail import sending
 from app.mail.models import MailAttachment, MailMessage
+from app.microsoft import exchange
 from tests.mail.conftest import authorize, smtp_settings
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
@@ -236,11 +236,25 @@ def test_graph_refusing_the_draft_says_to_authorize_mail_readwrite_again(
     ms.fault("graph", "403", count=1)  # POST /me/messages: Access is denied
     assert _compose(sally_mail, [(large, "Plan.zip", "application/zip")]).status_code == 302
     (message,) = _messages()
-    assert message.status == "failed" and message.status_reason == sending.DRAFT_REFUSED
+    assert message.status == "failed" and message.status_reason == exchange.DRAFT_REFUSED
     assert message.account.graph_authorization.status != "needs_reconnect"
     assert mailctl.outbox() == [] and ms.control("GET", "/mail/drafts")["drafts"] == []
     page = sally_mail.get(f"/emails/{message.id}").get_data(as_text=True)
     assert "Mail.ReadWrite" in page and "Send again" in page
+
+
+def test_graph_refusing_to_send_the_draft_names_mail_send(sally_mail, mail_servers, mailctl, ms):
+    data = smtp_settings(mail_servers.smtp_port, send_via="graph")
+    assert sally_mail.post("/emails/settings/outbound", data=data).status_code == 302
+    # A grant without Mail.Send: the draft and its upload are allowed, sending it is not (403).
+    authorize(sally_mail, "/emails/settings/authorize/graph_mail", without_scope="Mail.Send")
+    large = bytes(i % 241 for i in range(3 * 1024 * 1024))
+    assert _compose(sally_mail, [(large, "Plan.zip", "application/zip")]).status_code == 302
+    (message,) = _messages()
+    assert message.status == "failed" and message.status_reason == exchange.DRAFT_SEND_REFUSED
+    assert message.account.graph_authorization.status != "needs_reconnect"
+    assert mailctl.outbox() == [] and ms.control("GET", "/mail/drafts")["drafts"] == []
+    assert ms.stats().get("graph.drafts.send") == 1
 
 
 def test_a_long_body_without_attachments_arrives_over_smtp(sally_mail, mailctl):
