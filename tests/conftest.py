@@ -481,3 +481,13 @@ def browser_login(page, base_url: str, username: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log In").click()
     page.wait_for_url(f"{base_url}/home")
+
+
+@contextmanager
+def popup_of(page):
+    """`page.expect_popup()` once the page's deferred scripts have run. A click before
+    connect.js runs is a plain form post that signs in in this window instead (a test in
+    tests/connect/test_browser.py covers that); a person never clicks that fast."""
+    page.wait_for_load_state()
+    with page.expect_popup() as popup_info:
+        yield popup_info

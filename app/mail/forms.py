@@ -101,7 +101,7 @@ def mailbox_form(account=None, users=None) -> MailboxForm:
 class AuthorizeForm(FlaskForm):
     """Authorize in the pop-up (or this window when the pop-up is blocked)."""
 
-    mode = HiddenField(default="popup", validators=[AnyOf(["popup", "redirect"])])
+    mode = HiddenField(default="redirect", validators=[AnyOf(["popup", "redirect"])])
 
 
 class ComposeForm(FlaskForm):

@@ -6,7 +6,7 @@ import pytest
 
 from app.extensions import db
 from app.users import directory as users
-from tests.conftest import browser_login
+from tests.conftest import browser_login, popup_of
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +45,7 @@ def test_admin_connects_for_a_user_who_then_sees_it(live_ms, page, browser):
     assert page.url.endswith(f"/admin/users/{sally_id}/edit/external-accounts")
     page.get_by_role("link", name="Create").click()
     page.get_by_label("Application").select_option("microsoft")
-    with page.expect_popup() as popup_info:
+    with popup_of(page) as popup_info:
         page.get_by_role("button", name="Connect").click()
     popup = popup_info.value
     popup.get_by_role("button", name="Adele Vance").click()
@@ -74,7 +74,7 @@ def test_admin_connects_for_a_user_who_then_sees_it(live_ms, page, browser):
 
 def authorize_as_adele(page) -> None:
     """Authorize in the pop-up, sign in as Adele and accept; the page asks to confirm."""
-    with page.expect_popup() as popup_info:
+    with popup_of(page) as popup_info:
         page.get_by_role("button", name="Authorize").first.click()
     popup = popup_info.value
     popup.get_by_role("button", name="Adele Vance").click()

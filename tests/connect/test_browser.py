@@ -17,7 +17,7 @@ from app.core import crypto
 from app.extensions import db
 from app.users import directory as users
 from app.users.models import User
-from tests.conftest import STANDIN_CLIENT, app_on_standin, browser_login, csrf_token
+from tests.conftest import STANDIN_CLIENT, app_on_standin, browser_login, csrf_token, popup_of
 
 pytestmark = pytest.mark.browser
 
@@ -108,6 +108,18 @@ def stored_tokens(server, username):
         return tokens
 
 
+def flow_modes(server, username):
+    """The mode of each sign-in flow the user started: "popup" or "redirect"."""
+    with server.context():
+        modes = db.session.scalars(
+            select(OAuthFlow.mode)
+            .join(User, User.id == OAuthFlow.actor_id)
+            .where(User.username == username)
+        ).all()
+        db.session.remove()
+        return modes
+
+
 def open_create(page, server):
     page.goto(f"{server.url}/profile/edit/external-accounts")
     page.get_by_role("link", name="Create").click()
@@ -118,7 +130,7 @@ def open_create(page, server):
 def sign_in_popup(page, button, account="Adele Vance", decision="Accept"):
     """Click `button` (Connect / Reauthenticate) and go through the stand-in in the pop-up;
     return the pop-up, which the bridge page closes."""
-    with page.expect_popup() as popup_info:
+    with popup_of(page) as popup_info:
         page.get_by_role("button", name=button).click()
     popup = popup_info.value
     popup.get_by_role("button", name=account).click()
@@ -168,6 +180,26 @@ def test_popup_connect_lists_account_without_reload(server, me, page):
     assert (status, username) == ("connected", ADELE)
     access, refresh = stored_tokens(server, me)
     assert access and refresh
+    assert flow_modes(server, me) == ["popup"]  # connect.js asked for one
+
+
+def test_a_click_before_the_scripts_run_connects_in_this_window(server, me, page):
+    """Connect clicked before the page's deferred scripts have run (a slow network) is a plain
+    form post: the sign-in happens in this tab and the account is connected all the same."""
+    held = []
+    page.route("**/static/js/app.js*", lambda route: held.append(route))  # still loading
+    page.goto(f"{server.url}/profile/external-accounts/new", wait_until="commit")
+    page.get_by_label("Application").select_option("microsoft")
+    page.get_by_role("button", name="Connect").click()
+    page.wait_for_url(f"{server.standin}/**")  # the sign-in, in this very tab
+    assert held and len(page.context.pages) == 1
+    page.unroute("**/static/js/app.js*")  # the navigation ended the held request
+    page.get_by_role("button", name="Adele Vance").click()
+    page.get_by_role("button", name="Accept").click()
+    page.wait_for_url(f"{server.url}/profile/edit/external-accounts?flow=*")
+    assert page.get_by_text(f"Microsoft account {ADELE} is connected.").is_visible()
+    assert account_row(server, me)[:2] == ("connected", ADELE)
+    assert flow_modes(server, me) == ["redirect"]
 
 
 def test_the_result_shown_in_place_is_what_a_page_load_shows(server, me, page):
@@ -234,14 +266,7 @@ def test_blocked_popup_continues_in_this_window(server, me, page):
     assert list_row(page).first.locator(".status").inner_text() == "Connected"
     assert len(page.context.pages) == 1
     assert account_row(server, me)[:2] == ("connected", ADELE)
-    with server.context():
-        modes = db.session.scalars(
-            select(OAuthFlow.mode)
-            .join(User, User.id == OAuthFlow.actor_id)
-            .where(User.username == me)
-        ).all()
-        db.session.remove()
-    assert modes == ["redirect"]
+    assert flow_modes(server, me) == ["redirect"]
 
 
 def test_reauthenticate_same_account(server, me, page):
@@ -362,7 +387,7 @@ def test_message_from_another_origin_is_ignored(server, me, page):
     with page.expect_response(
         lambda r: r.url.endswith("/profile/external-accounts/new") and r.request.method == "POST"
     ) as started:
-        with page.expect_popup() as popup_info:
+        with popup_of(page) as popup_info:
             page.get_by_role("button", name="Connect").click()
     body = started.value.json()
     assert "flow" in body, body

@@ -7,7 +7,7 @@ import requests
 
 from app.extensions import db
 from app.users import directory as users
-from tests.conftest import STANDIN_CLIENT, browser_login
+from tests.conftest import STANDIN_CLIENT, browser_login, popup_of
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +27,7 @@ def test_needs_admin_approval_then_the_admin_consents_and_the_user_connects(live
         user_page.goto(f"{live_ms.url}/profile/edit/external-accounts")
         user_page.get_by_role("link", name="Create").click()
         user_page.get_by_label("Application").select_option("microsoft")
-        with user_page.expect_popup() as popup_info:
+        with popup_of(user_page) as popup_info:
             user_page.get_by_role("button", name="Connect").click()
         popup = popup_info.value
         popup.get_by_role("button", name="Nestor Wilke").click()
@@ -62,7 +62,7 @@ def test_needs_admin_approval_then_the_admin_consents_and_the_user_connects(live
         # Nestor connects again: no approval page, no consent page, straight back.
         user_page.get_by_role("link", name="Create").click()
         user_page.get_by_label("Application").select_option("microsoft")
-        with user_page.expect_popup() as popup_info:
+        with popup_of(user_page) as popup_info:
             user_page.get_by_role("button", name="Connect").click()
         popup = popup_info.value
         with popup.expect_event("close"):

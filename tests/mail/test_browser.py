@@ -6,7 +6,7 @@ import requests
 
 from app.extensions import db
 from app.users import directory as users
-from tests.conftest import browser_login
+from tests.conftest import browser_login, popup_of
 from tests.mail.conftest import ADELE_MAIL, TIMEOUT
 
 pytestmark = pytest.mark.browser
@@ -48,7 +48,7 @@ def test_authorize_send_compose_and_import(live_ms, page):
     inbound.get_by_role("button", name="Save").click()
     assert page.get_by_text("The inbound settings were saved.").is_visible()
 
-    with page.expect_popup() as popup_info:
+    with popup_of(page) as popup_info:
         page.get_by_role("button", name="Authorize", exact=True).click()
     popup = popup_info.value
     popup.get_by_role("button", name="Adele Vance").click()

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.mail.models import MailMessage
 from app.users import directory as users
-from tests.conftest import app_on_standin, browser_login, standin_mail_hosts
+from tests.conftest import app_on_standin, browser_login, popup_of, standin_mail_hosts
 from tests.mail.conftest import TIMEOUT
 
 pytestmark = pytest.mark.browser
@@ -70,7 +70,7 @@ def _sign_in_and_set_up(server, page, send_via: str = "SMTP (XOAUTH2)") -> None:
 
 
 def _authorize(page, button) -> None:
-    with page.expect_popup() as popup_info:
+    with popup_of(page) as popup_info:
         button.click()
     popup = popup_info.value
     popup.get_by_role("button", name="Adele Vance").click()

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.mail.models import MailAccount, MailMessage
 from app.users import directory as users
-from tests.conftest import browser_login
+from tests.conftest import browser_login, popup_of
 from tests.mail.conftest import ADELE_MAIL, MEGAN_MAIL, TIMEOUT
 
 pytestmark = pytest.mark.browser
@@ -80,7 +80,7 @@ def _point_at_dovecot(page, imap_port: int) -> None:
 
 def _authorize(page, person: str) -> None:
     """Authorize in the pop-up as `person` (the stand-in's picker, then its consent page)."""
-    with page.expect_popup() as popup_info:
+    with popup_of(page) as popup_info:
         page.get_by_role("button", name="Authorize", exact=True).click()
     popup = popup_info.value
     popup.get_by_role("button", name=person).click()
