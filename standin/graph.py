@@ -67,10 +67,19 @@ def graph_fault(area: str = "graph") -> Response | None:
     return graph_error(status, code, message, headers)
 
 
-def require_token(*any_of: str) -> tuple[AccessToken | None, Response | None]:
+# Graph's refusal of a valid token without the permission: 403, worded by the service behind
+# the endpoint (the directory for /me, Exchange for mail).
+INSUFFICIENT = ("Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+MAIL_DENIED = ("ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+
+
+def require_token(
+    *any_of: str, refused: tuple[str, str] = INSUFFICIENT
+) -> tuple[AccessToken | None, Response | None]:
     """Check the bearer token: audience Graph and at least one of the given scopes.
 
-    Returns ``(token, None)`` when acceptable, else ``(None, 401 response)``.
+    Returns ``(token, None)`` when acceptable, else ``(None, refusal)``: 401 for a missing,
+    expired or foreign token, 403 (`refused`) for a token without any of the scopes.
     """
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
@@ -88,7 +97,8 @@ def require_token(*any_of: str) -> tuple[AccessToken | None, Response | None]:
     elif token.audience != GRAPH:
         problem = "Invalid audience."
     elif any_of and not token.scopes & set(any_of):
-        problem = "Access token does not have the required scope."
+        STORE.count("graph.error")
+        return None, graph_error(403, *refused)
     else:
         return token, None
     STORE.count("graph.error")
@@ -103,16 +113,17 @@ def me() -> Response:
     failed = graph_fault()
     if failed is not None:
         return failed
-    token, failed = require_token("User.Read")
+    token, failed = require_token()
     if failed is not None:
         return failed
     account = STORE.accounts.get(token.oid or "")
-    if account is None:
+    if account is None:  # an app-only token: Graph says so before it looks at permissions
         return graph_error(
-            401,
-            "InvalidAuthenticationToken",
-            "/me request is only valid with delegated authentication flow.",
+            400, "BadRequest", "/me request is only valid with delegated authentication flow."
         )
+    token, failed = require_token("User.Read")
+    if failed is not None:
+        return failed
     body = {
         "@odata.context": f"{base_url()}/v1.0/$metadata#users/$entity",
         "id": account.oid,

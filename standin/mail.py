@@ -24,7 +24,7 @@ from flask import Blueprint, Response, request
 
 from . import control
 from .delegation import DELEGATION
-from .graph import graph_error, graph_fault, require_token
+from .graph import MAIL_DENIED, graph_error, graph_fault, require_token
 from .imap import Dovecot, DovecotError
 from .mail_drafts import check_attachments, too_large
 from .mail_store import OUTBOX, build_many, build_message, mailbox_name, to_crlf
@@ -276,7 +276,7 @@ def _send_mail(mailbox: str) -> Response:
     failed = graph_fault()
     if failed is not None:
         return failed
-    token, failed = require_token("Mail.Send")
+    token, failed = require_token("Mail.Send", refused=MAIL_DENIED)
     if failed is not None:
         return failed
     sender, failed = _sender(token, mailbox)

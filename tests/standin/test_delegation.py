@@ -139,6 +139,14 @@ def _graph_send(stand: Standin, token: str, mailbox: str) -> requests.Response:
     )
 
 
+def test_graph_send_mail_without_mail_send_is_403_as_graph_answers(stand):
+    """A valid token without the permission is refused with 403 ErrorAccessDenied, not the
+    401 that tells a client its token is bad and to refresh it."""
+    token = _token(stand, ADELE, "graph", "Mail.ReadWrite")
+    refused = _graph_send(stand, token, ADELE_MAIL)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "ErrorAccessDenied"
+
+
 def test_graph_send_mail_as_a_shared_mailbox_needs_the_scope_and_send_as(stand):
     plain = _token(stand, ADELE, "graph", "Mail.Send")
     refused = _graph_send(stand, plain, SUPPORT)

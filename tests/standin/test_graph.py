@@ -22,8 +22,12 @@ def test_me_refuses_an_outlook_token(ms):
 
 
 def test_me_needs_user_read(ms):
+    """A valid token without the permission: 403, as Graph answers, not 401 (which would
+    send a client to refresh a token that is fine)."""
     tokens = ms.tokens(scope="Files.ReadWrite.All")
-    assert ms.me(tokens["access_token"]).status_code == 401
+    refused = ms.me(tokens["access_token"])
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "Authorization_RequestDenied"
 
 
 def test_me_without_or_with_a_bogus_token(ms):
@@ -39,7 +43,9 @@ def test_me_refuses_an_app_only_token(ms):
         "scope": "https://graph.microsoft.com/.default",
     }
     token = ms.post(f"/{CONTOSO_TID}/oauth2/v2.0/token", data=form).json()["access_token"]
-    assert ms.me(token).status_code == 401
+    refused = ms.me(token)
+    assert refused.status_code == 400
+    assert "only valid with delegated authentication flow" in refused.json()["error"]["message"]
 
 
 def test_userinfo_matches_the_id_token_subject(ms):
