@@ -71,7 +71,8 @@ def smtp_reply_words(reply: str) -> str:
 def send_mail(access_token: str, message: dict, mailbox: str = "") -> None:
     """`POST /me/sendMail`, or `/users/{mailbox}/sendMail` to send as a shared mailbox (scope
     Mail.Send.Shared and Send As on it): 202 Accepted, or ProviderError (status 401 when Graph
-    refused the token; Send As refused in words). `message` is Graph's message resource."""
+    refused the token; a 403, no Mail.Send or no Send As, in words). `message` is Graph's
+    message resource."""
     response = graph.call(
         "POST",
         f"{mailbox_path(mailbox)}/sendMail",
@@ -79,7 +80,7 @@ def send_mail(access_token: str, message: dict, mailbox: str = "") -> None:
         json={"message": message, "saveToSentItems": True},
     )
     if response.status_code != 202:
-        raise _refusal(response, mailbox)
+        raise _refusal(response, mailbox, SEND_REFUSED)
 
 
 def _refusal(response: requests.Response, mailbox: str, words: str = "") -> ProviderError:
@@ -247,6 +248,11 @@ def _graph(method: str, path: str, access_token: str, expected: int, **kwargs) -
 
 # Graph's 403 on a step of DraftSender, in words: preparing the draft needs Mail.ReadWrite,
 # sending it Mail.Send (a shared mailbox's refusals are worded by graph_send_as_refused).
+SEND_REFUSED = (
+    "Microsoft Graph refused to send the message, which needs the permission to send mail as "
+    "you (Mail.Send). Press Authorize under Microsoft Graph authorization in Email Settings "
+    "again, then send the message again."
+)
 DRAFT_REFUSED = (
     "Microsoft Graph refused to prepare the message: attachments of 3 MB or more in all go "
     "through a draft, which needs the permission to read and write your mail (Mail.ReadWrite). "

@@ -257,6 +257,19 @@ def test_graph_refusing_to_send_the_draft_names_mail_send(sally_mail, mail_serve
     assert ms.stats().get("graph.drafts.send") == 1
 
 
+def test_graph_refusing_send_mail_names_mail_send(sally_mail, mail_servers, mailctl, ms):
+    """sendMail without Mail.Send: Graph answers 403 (the token itself is fine), so the
+    message fails with the permission's name and the authorization stays as it is."""
+    data = smtp_settings(mail_servers.smtp_port, send_via="graph")
+    assert sally_mail.post("/emails/settings/outbound", data=data).status_code == 302
+    authorize(sally_mail, "/emails/settings/authorize/graph_mail", without_scope="Mail.Send")
+    assert _compose(sally_mail, [(CSV, "Kunden.csv", "text/csv")]).status_code == 302
+    (message,) = _messages()
+    assert message.status == "failed" and message.status_reason == exchange.SEND_REFUSED
+    assert message.account.graph_authorization.status != "needs_reconnect"
+    assert mailctl.outbox() == [] and ms.stats().get("graph.sendMail") == 1
+
+
 def test_a_long_body_without_attachments_arrives_over_smtp(sally_mail, mailctl):
     body = "Eine Zeile des Berichts.\n" * 400  # 10 KB in lines: CRLF on the wire, not bare LF
     response = sally_mail.post(
