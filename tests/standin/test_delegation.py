@@ -12,6 +12,8 @@ import pytest
 import requests
 
 from standin import imap as standin_imap
+from tests.conftest import missing
+from tests.mail.conftest import REQUIRE_DOVECOT
 
 from .conftest import start_standin, stop_standin
 from .driver import Standin
@@ -49,11 +51,17 @@ def _token(stand: Standin, oid: str, audience: str, *scopes: str) -> str:
     return stand.control("POST", "/tokens", body)["access_token"]
 
 
-def _imap_sign_in(stand: Standin, user: str, token: str) -> imaplib.IMAP4:
+@pytest.fixture
+def imap(stand) -> int:
+    """The stand-in's IMAP port; skips (fails where REQUIRE_DOVECOT=1) without Dovecot."""
     servers = _servers(stand)
     if servers["imap"] is None or not standin_imap.available():
-        pytest.skip("Dovecot is not installed (apt-get install dovecot-imapd)")
-    connection = imaplib.IMAP4("127.0.0.1", servers["imap"]["port"], timeout=TIMEOUT)
+        missing("Dovecot", "apt-get install -y dovecot-imapd", REQUIRE_DOVECOT)
+    return servers["imap"]["port"]
+
+
+def _imap_sign_in(stand: Standin, user: str, token: str) -> imaplib.IMAP4:
+    connection = imaplib.IMAP4("127.0.0.1", _servers(stand)["imap"]["port"], timeout=TIMEOUT)
     sasl = f"user={user}\x01auth=Bearer {token}\x01\x01".encode()
     try:
         connection.authenticate("XOAUTH2", lambda _challenge: sasl)
@@ -71,7 +79,7 @@ def test_the_seeded_shared_mailboxes_and_their_rights(stand):
     assert state["imap_disabled"] == []
 
 
-def test_imap_opens_a_shared_mailbox_with_full_access_only(stand):
+def test_imap_opens_a_shared_mailbox_with_full_access_only(stand, imap):
     token = _token(stand, ADELE, "outlook", "IMAP.AccessAsUser.All")
     stand.control("POST", f"/mail/mailboxes/{SUPPORT}/messages", {"count": 2})
     connection = _imap_sign_in(stand, SUPPORT, token)
@@ -94,7 +102,7 @@ def test_imap_opens_a_shared_mailbox_with_full_access_only(stand):
     assert stats["imap.auth.rejected.no_full_access"] == 2
 
 
-def test_imap_turned_off_for_a_mailbox(stand):
+def test_imap_turned_off_for_a_mailbox(stand, imap):
     token = _token(stand, ADELE, "outlook", "IMAP.AccessAsUser.All")
     stand.control("POST", "/mail/delegation/imap", {"mailbox": SUPPORT, "enabled": False})
     with pytest.raises(imaplib.IMAP4.error, match=r"AUTHENTICATE failed\."):
