@@ -58,7 +58,7 @@ def _sign_in_and_set_up(server, page, send_via: str = "SMTP (XOAUTH2)") -> None:
     outbound.get_by_label("SMTP Server").fill("127.0.0.1")
     outbound.get_by_label("SMTP Port").fill(str(servers["smtp"]["port"]))
     outbound.get_by_label("SMTP Security").select_option("none")
-    outbound.get_by_label(send_via).check()
+    outbound.get_by_role("group", name="Send via").get_by_label(send_via).check()  # a fieldset
     outbound.get_by_role("button", name="Save").click()
     assert page.get_by_text("The outbound settings were saved.").is_visible()
     _authorize(page, page.get_by_role("button", name="Authorize", exact=True).first)
