@@ -73,7 +73,7 @@ def _authorize_url(client, path: str, data: dict, base_url=None, headers=None) -
     """Start a flow as the page's script does and follow its go URL to the authorize URL."""
     request = {"base_url": base_url} if base_url else {}
     request["headers"] = {**(headers or {}), "Accept": "application/json"}
-    start = client.post(path, data=data, **request)
+    start = client.post(path, data={"mode": "popup", **data}, **request)
     assert start.status_code == 200, start.get_data(as_text=True)[:500]
     go = client.get(start.get_json()["go_url"], **request)
     assert go.status_code == 302
