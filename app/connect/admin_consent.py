@@ -92,4 +92,4 @@ def finish(flow: OAuthFlow, params: dict) -> None:
         )
         audit.record(actor, "connector.admin_consent", detail=f"{label}: granted for {tenant}")
     connector.admin_consent_at, connector.admin_consent_by_id = utcnow(), actor.id
-    db.session.commit()
+    db.session.commit()  # the point: the opener reads the answer from the flow, as it polls

@@ -138,7 +138,7 @@ def store(flow: OAuthFlow, result: SignIn) -> None:
         on_behalf = " on behalf of the user" if account.user_id not in (None, flow.actor_id) else ""
         _record(actor, account, "mail.authorized", f"{what}: {email}{changed}{on_behalf}")
         oauth_flow.succeed(flow, f"Authorized {email} for {what}.")
-        db.session.commit()
+        db.session.commit()  # the point: the grant is stored under the lock, which ends here
 
 
 def stored_password(account: MailAccount) -> str:
