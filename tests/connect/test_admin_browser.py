@@ -3,6 +3,7 @@
 from contextlib import contextmanager
 
 import pytest
+from playwright.sync_api import expect
 
 from app.extensions import db
 from app.users import directory as users
@@ -51,7 +52,9 @@ def test_admin_connects_for_a_user_who_then_sees_it(live_ms, page, browser):
     popup.get_by_role("button", name="Adele Vance").click()
     popup.get_by_role("button", name="Accept").click()
     page.wait_for_url("**/oauth/flows/*/confirm")  # nothing is stored before the admin confirms
-    assert page.get_by_role("heading", name="Confirm the account for Sally Bronsen").is_visible()
+    expect(
+        page.get_by_role("heading", name="Confirm the account for Sally Bronsen")
+    ).to_be_visible()
     assert (
         page.get_by_role("alert")
         .inner_text()
@@ -61,10 +64,10 @@ def test_admin_connects_for_a_user_who_then_sees_it(live_ms, page, browser):
     )
     page.get_by_role("button", name="Store Adele Vance's access on Sally Bronsen's account").click()
     page.wait_for_url(f"**/admin/users/{sally_id}/edit/external-accounts")
-    assert page.get_by_text("adele@contoso.example is connected").is_visible()
+    expect(page.get_by_text("adele@contoso.example is connected")).to_be_visible()
 
     page.goto(f"{live_ms.url}/profile/edit/external-accounts")
-    assert page.get_by_text("No external accounts yet").is_visible()
+    expect(page.get_by_text("No external accounts yet")).to_be_visible()
 
     with sally_in_another_browser(browser, live_ms.url, "/profile/edit/external-accounts") as own:
         row = own.get_by_role("row", name="Microsoft")
@@ -92,15 +95,15 @@ def test_admin_authorizes_a_users_email_from_user_management(live_ms, page, brow
     page.goto(f"{live_ms.url}/admin/users")
     page.get_by_role("link", name="sally").click()
     page.get_by_role("link", name="Email Settings").click()
-    assert page.get_by_text("You are acting for Sally").is_visible()
+    expect(page.get_by_text("You are acting for Sally")).to_be_visible()
     authorize_as_adele(page)
     page.get_by_role("button", name="Cancel").click()  # the admin changes their mind
     page.wait_for_url("**/admin/email/users/*")
-    assert page.get_by_text("Cancelled: nothing was stored").is_visible()
+    expect(page.get_by_text("Cancelled: nothing was stored")).to_be_visible()
     authorize_as_adele(page)
     page.get_by_role("button", name="Store Adele Vance's access").click()
     page.wait_for_url("**/admin/email/users/*")
-    assert page.get_by_text("Authorized adele@contoso.example for SMTP and IMAP.").is_visible()
+    expect(page.get_by_text("Authorized adele@contoso.example for SMTP and IMAP.")).to_be_visible()
 
     with sally_in_another_browser(browser, live_ms.url, "/emails/settings") as own:
         address = own.locator('[data-authorized-email="mail"]')

@@ -10,6 +10,7 @@ import json
 import re
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from app.connect.models import Credential, ExternalAccount, OAuthFlow
@@ -171,7 +172,7 @@ def test_popup_connect_lists_account_without_reload(server, me, page):
     # The pop-up closed itself and connect.js took the opener straight to the result: the
     # test (the user) did nothing after Accept, and no other page was loaded on the way.
     assert all("?flow=" in url for url in loads), loads
-    assert page.get_by_text(f"Microsoft account {ADELE} is connected.").is_visible()
+    expect(page.get_by_text(f"Microsoft account {ADELE} is connected.")).to_be_visible()
     assert list_row(page).count() == 1
     row = list_row(page).first
     assert row.locator(".status").inner_text() == "Connected"
@@ -197,7 +198,7 @@ def test_a_click_before_the_scripts_run_connects_in_this_window(server, me, page
     page.get_by_role("button", name="Adele Vance").click()
     page.get_by_role("button", name="Accept").click()
     page.wait_for_url(f"{server.url}/profile/edit/external-accounts?flow=*")
-    assert page.get_by_text(f"Microsoft account {ADELE} is connected.").is_visible()
+    expect(page.get_by_text(f"Microsoft account {ADELE} is connected.")).to_be_visible()
     assert account_row(server, me)[:2] == ("connected", ADELE)
     assert flow_modes(server, me) == ["redirect"]
 
@@ -233,7 +234,7 @@ def test_the_result_is_loaded_when_it_cannot_be_shown_in_place(server, me, page)
     page.wait_for_url("**/profile/edit/external-accounts?flow=*")
     page.wait_for_load_state()
     assert len(loads) == 1 and "?flow=" in loads[0]  # the fallback: a page load
-    assert page.get_by_text(f"Microsoft account {ADELE} is connected.").is_visible()
+    expect(page.get_by_text(f"Microsoft account {ADELE} is connected.")).to_be_visible()
 
 
 def test_cancel_at_consent_tells_the_opener(server, me, page):
@@ -254,7 +255,7 @@ def test_blocked_popup_continues_in_this_window(server, me, page):
     blocked = page.locator("[data-oauth-blocked]")
     assert blocked.is_hidden()
     page.get_by_role("button", name="Connect").click()
-    assert blocked.is_visible()
+    expect(blocked).to_be_visible()
     assert "Your browser blocked the pop-up window" in blocked.inner_text()
     assert len(page.context.pages) == 1
     page.get_by_role("button", name="Continue in this window").click()
@@ -262,7 +263,7 @@ def test_blocked_popup_continues_in_this_window(server, me, page):
     page.get_by_role("button", name="Adele Vance").click()
     page.get_by_role("button", name="Accept").click()
     page.wait_for_url(f"{server.url}/profile/edit/external-accounts?flow=*")
-    assert page.get_by_text(f"Microsoft account {ADELE} is connected.").is_visible()
+    expect(page.get_by_text(f"Microsoft account {ADELE} is connected.")).to_be_visible()
     assert list_row(page).first.locator(".status").inner_text() == "Connected"
     assert len(page.context.pages) == 1
     assert account_row(server, me)[:2] == ("connected", ADELE)
@@ -274,7 +275,7 @@ def test_reauthenticate_same_account(server, me, page):
     before = stored_tokens(server, me)
     reauthenticate(page, "Adele Vance")
     page.wait_for_url("**/profile/edit/external-accounts?flow=*")
-    assert page.get_by_text(f"Microsoft account {ADELE} is connected.").is_visible()
+    expect(page.get_by_text(f"Microsoft account {ADELE} is connected.")).to_be_visible()
     assert list_row(page).count() == 1
     assert list_row(page).first.locator(".status").inner_text() == "Connected"
     assert account_row(server, me)[:2] == ("connected", ADELE)
@@ -289,11 +290,11 @@ def test_reauthenticate_with_another_account_keep_then_replace(server, me, page)
 
     reauthenticate(page, "Megan Bowen")
     page.wait_for_url("**/oauth/flows/*/confirm")
-    assert page.get_by_role("heading", name="Another account signed in").is_visible()
+    expect(page.get_by_role("heading", name="Another account signed in")).to_be_visible()
     assert ADELE in page.content() and MEGAN in page.content()
     page.get_by_role("button", name="Keep the connected account").click()
     page.wait_for_url("**/profile/edit/external-accounts")
-    assert page.get_by_text(f"Kept {ADELE}; nothing was changed.").is_visible()
+    expect(page.get_by_text(f"Kept {ADELE}; nothing was changed.")).to_be_visible()
     assert ADELE in list_row(page).first.inner_text()
     assert account_row(server, me)[:2] == ("connected", ADELE)
     assert stored_tokens(server, me) == adele_tokens
@@ -303,7 +304,7 @@ def test_reauthenticate_with_another_account_keep_then_replace(server, me, page)
     page.wait_for_url("**/oauth/flows/*/confirm")
     page.get_by_role("button", name="Replace").click()
     page.wait_for_url("**/profile/edit/external-accounts")
-    assert page.get_by_text(f"Microsoft account {MEGAN} is connected.").is_visible()
+    expect(page.get_by_text(f"Microsoft account {MEGAN} is connected.")).to_be_visible()
     row = list_row(page).first.inner_text()
     assert MEGAN in row and ADELE not in row
     assert account_row(server, me)[:3] == ("connected", MEGAN, "Megan Bowen")
@@ -316,7 +317,7 @@ def test_delete_with_confirmation(server, me, page):
     page.get_by_role("link", name="Microsoft", exact=True).click()
     page.get_by_role("link", name="Delete").click()
     page.wait_for_url(f"**/profile/external-accounts/{account_id}/delete")
-    assert page.get_by_role("heading", name="Delete the Microsoft account?").is_visible()
+    expect(page.get_by_role("heading", name="Delete the Microsoft account?")).to_be_visible()
     assert account_row(server, me) is not None  # nothing deleted before confirming
     page.get_by_role("button", name="Delete").click()
     page.wait_for_url("**/profile/edit/external-accounts")
@@ -324,7 +325,7 @@ def test_delete_with_confirmation(server, me, page):
         "The Microsoft account was deleted and its tokens removed."
     ).is_visible()
     assert list_row(page).count() == 0
-    assert page.get_by_text("No external accounts yet.").is_visible()
+    expect(page.get_by_text("No external accounts yet.")).to_be_visible()
     assert account_row(server, me) is None
     with server.context():
         assert (
@@ -342,7 +343,7 @@ def test_microsoft_not_offered_without_connector(live_server, page):
     page.goto(f"{live_server.url}/profile/edit/external-accounts")
     page.get_by_role("link", name="Create").click()
     page.wait_for_url("**/profile/external-accounts/new")
-    assert page.get_by_text("ask your administrator to check Admin > Connectors").is_visible()
+    expect(page.get_by_text("ask your administrator to check Admin > Connectors")).to_be_visible()
     assert page.get_by_label("Application").count() == 0
     assert page.get_by_role("button", name="Connect").count() == 0
     assert page.locator("option[value=microsoft]").count() == 0
@@ -411,7 +412,7 @@ def test_message_from_another_origin_is_ignored(server, me, page):
     popup.get_by_role("button", name="Adele Vance").click()
     popup.get_by_role("button", name="Accept").click()
     page.wait_for_url(f"**/profile/edit/external-accounts?flow={flow}")
-    assert page.get_by_text(f"Microsoft account {ADELE} is connected.").is_visible()
+    expect(page.get_by_text(f"Microsoft account {ADELE} is connected.")).to_be_visible()
 
 
 def test_tokens_and_secret_never_reach_browser_or_log(server, browser, tmp_path):

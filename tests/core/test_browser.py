@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import browser_login
 
@@ -53,7 +54,7 @@ def log_out(page, base_url):
     open_user_menu(page)
     page.get_by_role("menuitem", name="Log Out").click()
     page.wait_for_url(f"{base_url}/login")
-    assert page.get_by_text("You have been logged out.").is_visible()
+    expect(page.get_by_text("You have been logged out.")).to_be_visible()
 
 
 def try_login(page, base_url, username, password):
@@ -70,16 +71,16 @@ def test_sign_in_and_wrong_password(live_server, page):
     add_user(live_server, "sally", "sally-password")
 
     page.goto(f"{url}/login")
-    assert page.get_by_role("heading", name="Log In").is_visible()
+    expect(page.get_by_role("heading", name="Log In")).to_be_visible()
     screenshot(page, "login")
 
     try_login(page, url, "sally", "not-her-password")
     assert page.url.startswith(f"{url}/login")
-    assert page.get_by_text("Invalid username or password").is_visible()
+    expect(page.get_by_text("Invalid username or password")).to_be_visible()
     assert page.get_by_label("User menu").count() == 0
 
     browser_login(page, url, "sally", "sally-password")
-    assert page.get_by_label("User menu").is_visible()
+    expect(page.get_by_label("User menu")).to_be_visible()
     assert page.locator(".usermenu-name").inner_text() == "Sally Bronsen"
 
 
@@ -92,8 +93,8 @@ def test_profile_tabs_and_password_change(live_server, page):
     assert page.get_by_role("menuitem", name="Admin").count() == 0
     page.get_by_role("menuitem", name="Profile").click()
     page.wait_for_url(f"{url}/profile/")
-    assert page.get_by_role("heading", name="Sally Bronsen").is_visible()
-    assert page.locator("dl.record").get_by_text("sally@crm.example").is_visible()
+    expect(page.get_by_role("heading", name="Sally Bronsen")).to_be_visible()
+    expect(page.locator("dl.record").get_by_text("sally@crm.example")).to_be_visible()
     screenshot(page, "profile")
 
     page.get_by_role("link", name="Edit", exact=True).click()
@@ -110,13 +111,13 @@ def test_profile_tabs_and_password_change(live_server, page):
     page.get_by_label("Confirm Password", exact=True).fill("brand-new-secret")
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(f"{url}/profile/edit/password")
-    assert page.get_by_text("The password was changed.").is_visible()
+    expect(page.get_by_text("The password was changed.")).to_be_visible()
 
     log_out(page, url)
     try_login(page, url, "sally", "sally-password")
-    assert page.get_by_text("Invalid username or password").is_visible()
+    expect(page.get_by_text("Invalid username or password")).to_be_visible()
     browser_login(page, url, "sally", "brand-new-secret")
-    assert page.get_by_label("User menu").is_visible()
+    expect(page.get_by_label("User menu")).to_be_visible()
 
 
 def test_admin_creates_user_who_signs_in(live_server, page):
@@ -129,8 +130,8 @@ def test_admin_creates_user_who_signs_in(live_server, page):
     page.wait_for_url(f"{url}/admin/")
     page.get_by_role("link", name=re.compile("User Management")).click()
     page.wait_for_url(f"{url}/admin/users")
-    assert page.get_by_role("heading", name="User Management").is_visible()
-    assert page.get_by_role("cell", name="admin@crm.example").is_visible()
+    expect(page.get_by_role("heading", name="User Management")).to_be_visible()
+    expect(page.get_by_role("cell", name="admin@crm.example")).to_be_visible()
     screenshot(page, "user_management")
 
     page.get_by_role("link", name="Create", exact=True).click()
@@ -142,10 +143,10 @@ def test_admin_creates_user_who_signs_in(live_server, page):
     page.get_by_label("Password").fill("newbie-password")
     page.get_by_role("button", name="Create", exact=True).click()
     page.wait_for_url(re.compile(r"/admin/users/\d+/edit/user-profile$"))
-    assert page.get_by_text("User newbie was created.").is_visible()
+    expect(page.get_by_text("User newbie was created.")).to_be_visible()
 
     page.goto(f"{url}/admin/users")
-    assert page.get_by_role("link", name="newbie", exact=True).is_visible()
+    expect(page.get_by_role("link", name="newbie", exact=True)).to_be_visible()
 
     log_out(page, url)
     browser_login(page, url, "newbie", "newbie-password")
@@ -159,5 +160,5 @@ def test_non_admin_gets_403_page(live_server, page):
 
     response = page.goto(f"{url}/admin/")
     assert response is not None and response.status == 403
-    assert page.get_by_text("do not have permission").is_visible()
+    expect(page.get_by_text("do not have permission")).to_be_visible()
     assert page.get_by_role("heading", name="User Management").count() == 0

@@ -265,7 +265,7 @@ def test_delete_asks_first(home):
     target = row(page, "Old stuff")
     target.wait_for()
     target.get_by_role("button", name="Delete").click()
-    assert target.get_by_text("Delete “Old stuff”?").is_visible()
+    expect(target.get_by_text("Delete “Old stuff”?")).to_be_visible()
     target.get_by_role("button", name="Cancel").click()
     target.get_by_role("button", name="Delete").click()
     target.get_by_role("button", name="Delete").click()
@@ -334,7 +334,7 @@ def test_busy_folder_offers_try_again_and_refresh_keeps_the_folder(home, live_dr
     status.get_by_role("button", name="Try again").click()
     expect(status).to_be_hidden()
     assert crumbs(page) == ["My Files", "Proposals"]
-    assert row(page, "Acme proposal.pdf").is_visible()
+    expect(row(page, "Acme proposal.pdf")).to_be_visible()
     assert page.url == f"{live_drive.url}/home"
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from app.extensions import db
 from app.users import directory as users
@@ -29,7 +30,7 @@ def test_an_attachment_of_an_imported_message_downloads_with_its_bytes(live_ms, 
     inbound.get_by_label("IMAP Security").select_option("none")
     inbound.get_by_label("Import into Emails").check()
     inbound.get_by_role("button", name="Save").click()
-    assert page.get_by_text("The inbound settings were saved.").is_visible()
+    expect(page.get_by_text("The inbound settings were saved.")).to_be_visible()
     with popup_of(page) as popup_info:
         page.get_by_role("button", name="Authorize", exact=True).click()
     popup = popup_info.value
@@ -48,7 +49,7 @@ def test_an_attachment_of_an_imported_message_downloads_with_its_bytes(live_ms, 
     )
     assert seeded.status_code == 201
     page.get_by_role("button", name="Check now").click()
-    assert page.get_by_text("Imported 1 new message.").first.is_visible()
+    expect(page.get_by_text("Imported 1 new message.").first).to_be_visible()
     page.get_by_role("link", name="Emails", exact=True).first.click()
     page.get_by_role("link", name="Signed contract").click()
     with page.expect_download() as download_info:

@@ -3,6 +3,7 @@ composed one (both arrive at the stand-in's SMTP server), and import a mailbox."
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from app.extensions import db
 from app.users import directory as users
@@ -35,8 +36,8 @@ def test_authorize_send_compose_and_import(live_ms, page):
     outbound.get_by_label("SMTP Port").fill(str(servers["smtp"]["port"]))
     outbound.get_by_label("SMTP Security").select_option("none")
     outbound.get_by_role("button", name="Save").click()
-    assert page.get_by_text("The outbound settings were saved.").is_visible()
-    assert page.get_by_text("Not Authorized").first.is_visible()
+    expect(page.get_by_text("The outbound settings were saved.")).to_be_visible()
+    expect(page.get_by_text("Not Authorized").first).to_be_visible()
     # The mailbox to import, before authorizing: another server later would drop the tokens.
     inbound = page.locator("section", has=page.get_by_role("heading", name="My Mailbox"))
     assert inbound.get_by_label("IMAP Server").input_value() == "outlook.office365.com"
@@ -46,7 +47,7 @@ def test_authorize_send_compose_and_import(live_ms, page):
     inbound.get_by_label("IMAP Security").select_option("none")
     inbound.get_by_label("Import into Emails").check()
     inbound.get_by_role("button", name="Save").click()
-    assert page.get_by_text("The inbound settings were saved.").is_visible()
+    expect(page.get_by_text("The inbound settings were saved.")).to_be_visible()
 
     with popup_of(page) as popup_info:
         page.get_by_role("button", name="Authorize", exact=True).click()
@@ -54,12 +55,12 @@ def test_authorize_send_compose_and_import(live_ms, page):
     popup.get_by_role("button", name="Adele Vance").click()
     popup.get_by_role("button", name="Accept").click()
     page.wait_for_url("**/emails/settings?flow=*")
-    assert page.get_by_text(f"Authorized {ADELE_MAIL} for SMTP and IMAP.").is_visible()
+    expect(page.get_by_text(f"Authorized {ADELE_MAIL} for SMTP and IMAP.")).to_be_visible()
     assert page.locator('[data-authorization="mail"]').inner_text() == "Authorized"
     assert page.locator('[data-authorized-email="mail"]').inner_text() == ADELE_MAIL
 
     page.get_by_role("button", name="Send Test Email").click()
-    assert page.get_by_text(f"The test email was sent to {ADELE_MAIL}.").is_visible()
+    expect(page.get_by_text(f"The test email was sent to {ADELE_MAIL}.")).to_be_visible()
     assert [m["subject"] for m in _outbox(live_ms.standin)] == ["Test email from the CRM"]
 
     page.get_by_role("link", name="Compose").click()
@@ -67,7 +68,7 @@ def test_authorize_send_compose_and_import(live_ms, page):
     page.get_by_label("Subject").fill("Hello from the browser")
     page.get_by_label("Body").fill("Typed in Chromium.")
     page.get_by_role("button", name="Send").click()
-    assert page.get_by_text("The message was sent.").is_visible()
+    expect(page.get_by_text("The message was sent.")).to_be_visible()
     (_, composed) = _outbox(live_ms.standin)
     assert (
         composed["rcpt_tos"] == ["max@fabrikam.example"] and "Typed in Chromium." in composed["raw"]
@@ -81,7 +82,7 @@ def test_authorize_send_compose_and_import(live_ms, page):
     assert seeded.status_code == 201
     page.get_by_role("link", name="Email Settings").click()
     page.get_by_role("button", name="Check now").click()
-    assert page.get_by_text("Imported 3 new messages.").first.is_visible()
+    expect(page.get_by_text("Imported 3 new messages.").first).to_be_visible()
     page.get_by_role("link", name="Emails", exact=True).first.click()
     page.get_by_role("link", name="Welcome aboard").click()
-    assert page.get_by_text("Received").is_visible()
+    expect(page.get_by_text("Received")).to_be_visible()

@@ -7,6 +7,7 @@ from email import message_from_string, policy
 
 import pytest
 import requests
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -60,7 +61,7 @@ def _sign_in_and_set_up(server, page, send_via: str = "SMTP (XOAUTH2)") -> None:
     outbound.get_by_label("SMTP Security").select_option("none")
     outbound.get_by_role("group", name="Send via").get_by_label(send_via).check()  # a fieldset
     outbound.get_by_role("button", name="Save").click()
-    assert page.get_by_text("The outbound settings were saved.").is_visible()
+    expect(page.get_by_text("The outbound settings were saved.")).to_be_visible()
     _authorize(page, page.get_by_role("button", name="Authorize", exact=True).first)
     if send_via == "Microsoft Graph":
         graph = page.locator(
@@ -86,9 +87,9 @@ def _compose_two_files(page) -> None:
     page.get_by_label("Attachments").set_input_files(FILES)
     files = page.get_by_role("list", name="Attached files")
     assert files.get_by_role("listitem").count() == 2
-    assert page.get_by_text("2 files, 75 KB of at most 1 MB in all.").is_visible()
+    expect(page.get_by_text("2 files, 75 KB of at most 1 MB in all.")).to_be_visible()
     page.get_by_role("button", name="Send", exact=True).click()
-    assert page.get_by_text("The message was sent.").is_visible()
+    expect(page.get_by_text("The message was sent.")).to_be_visible()
 
 
 def test_two_files_arrive_over_smtp(live_mail, page):
@@ -101,7 +102,7 @@ def test_two_files_arrive_over_smtp(live_mail, page):
         for p in mime.iter_attachments()
     ]
     assert parts == [("Angebot 2026.pdf", "application/pdf", PDF), ("Kunden.csv", "text/csv", CSV)]
-    assert page.get_by_text("Angebot 2026.pdf").is_visible()  # the sent message's page
+    expect(page.get_by_text("Angebot 2026.pdf")).to_be_visible()  # the sent message's page
 
 
 def test_two_files_arrive_over_microsoft_graph(live_mail, page):
@@ -126,9 +127,9 @@ def test_a_set_over_the_limit_is_refused_before_upload(live_mail, page):
     page.get_by_label("Attachments").set_input_files([big, FILES[1]])
     words = "The attachments total 1 MB; a message may carry at most 1 MB. Remove some files"
     alert = page.get_by_role("alert").filter(has_text=words)
-    assert alert.is_visible()
+    expect(alert).to_be_visible()
     page.get_by_role("button", name="Send", exact=True).click()
-    assert alert.is_visible()
+    expect(alert).to_be_visible()
     assert page.get_by_label("Attachments").evaluate("e => e === document.activeElement")
     assert page.get_by_label("Attachments").get_attribute("aria-invalid") == "true"
     assert posted == [] and _stored(live_mail) == 0 and _outbox(live_mail.standin) == []
@@ -136,7 +137,7 @@ def test_a_set_over_the_limit_is_refused_before_upload(live_mail, page):
     page.get_by_role("button", name="Remove Scan.pdf").click()
     assert not alert.is_visible()
     page.get_by_role("button", name="Send", exact=True).click()
-    assert page.get_by_text("The message was sent.").is_visible()
+    expect(page.get_by_text("The message was sent.")).to_be_visible()
     (sent,) = _outbox(live_mail.standin)
     mime = message_from_string(sent["raw"], policy=policy.default)
     assert [p.get_filename() for p in mime.iter_attachments()] == ["Kunden.csv"]
@@ -160,7 +161,7 @@ def test_the_attachment_controls_work_from_the_keyboard(live_mail, page):
     # The keyboard stays in the list: the next file's Remove has the focus.
     second = page.get_by_role("button", name="Remove Kunden.csv")
     assert second.evaluate("e => e === document.activeElement")
-    assert page.get_by_text("1 file, 1 KB of at most 1 MB in all.").is_visible()
+    expect(page.get_by_text("1 file, 1 KB of at most 1 MB in all.")).to_be_visible()
     page.keyboard.press("Enter")
     assert picker.evaluate("e => e === document.activeElement")  # back to the picker
-    assert page.get_by_text("Several files, up to 1 MB in all.").is_visible()
+    expect(page.get_by_text("Several files, up to 1 MB in all.")).to_be_visible()
