@@ -23,8 +23,6 @@ SITES_SCOPE = "Sites.Read.All"
 # Send As (and Full Access) on.
 SHARED_MAIL_SCOPES = ("Mail.Send.Shared", "Mail.ReadWrite.Shared")
 
-# invalid_grant with these AADSTS codes means the grant is dead: reconnect.
-DEAD_GRANT_CODES = {50173, 65001, 70000, 70008, 70043, 700082, 700084, 50076, 50079}
 CONNECTOR_PAGE = "Admin > Connectors > Microsoft"
 
 
@@ -253,13 +251,14 @@ class MicrosoftProvider(OpenIDProvider):
         return tid, oid
 
     def describe(self, error: str, description: str, body: dict) -> ProviderError:
-        """AADSTS codes in words; invalid_grant is a dead grant only with the codes that say so."""
+        """AADSTS codes in words. Any invalid_grant is a dead grant, whatever its code (expired,
+        revoked, password changed, Conditional Access, user disabled...): the refresh token will
+        not work again and only an interactive sign-in helps, which is how MSAL reads it too.
+        Microsoft says not to depend on the codes; they only choose the words."""
         codes = tuple(int(c) for c in body.get("error_codes", []) if str(c).isdigit())
         codes = codes or _codes_in(description)
         advice = advice_for(codes)
-        dead = error in {"invalid_grant", "interaction_required", "consent_required"} and (
-            error != "invalid_grant" or not codes or bool(DEAD_GRANT_CODES & set(codes))
-        )
+        dead = error in {"invalid_grant", "interaction_required", "consent_required"}
         return ProviderError(
             advice.user if advice else _first_line(description) or error,
             error=error,

@@ -64,6 +64,30 @@ def test_a_dead_grant_turns_the_account_red(account, ms, client, mode):
     assert "Needs reconnect" in listing
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        53003,  # blocked by Conditional Access: sign in again, on a device the policy allows
+        700082,  # the refresh token expired through inactivity
+        50020,  # the account is no longer in the tenant
+        530003,  # the device must be managed
+    ],
+)
+def test_any_invalid_grant_on_refresh_turns_the_account_red(account, ms, code):
+    """Every invalid_grant means the refresh token is done, not only the codes we know: the
+    account must not stay Connected while each request tries the same dead token again."""
+    _expire(account)
+    ms.fault("token", "aadsts", code=code, count=1)
+    with pytest.raises(tokens.TokenUnavailable) as raised:
+        tokens.access_token_for(account, "onedrive")
+    assert raised.value.needs_reconnect
+    db.session.expire_all()
+    assert account.status == "needs_reconnect"
+    with pytest.raises(tokens.TokenUnavailable):
+        tokens.access_token_for(account, "onedrive")
+    assert ms.stats()["token.refresh_token"] == 1  # the dead token is not tried again
+
+
 def test_a_revoked_refresh_token_turns_the_account_red(account, ms):
     _expire(account)
     ms.control("POST", "/revoke", {"oid": account.object_id})
