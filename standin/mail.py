@@ -32,7 +32,9 @@ from .responses import json_response
 from .store import OUTLOOK, STORE
 from .tls import Certificates
 
-control.FAULT_MODES.setdefault("smtp", set()).update({"535", "disconnect", "slow"})
+control.FAULT_MODES.setdefault("smtp", set()).update(
+    {"535", "auth_disabled", "454", "disconnect", "slow"}
+)
 control.FAULT_MODES.setdefault("imap", set()).update({"reject"})
 
 bp = Blueprint("mail_control", __name__, url_prefix="/_standin/mail")

@@ -33,6 +33,13 @@ from .tls import Certificates
 
 BASIC_PASSWORD = "standin-smtp-password"
 REJECTED = "535 5.7.3 Authentication unsuccessful"
+# Exchange Online's answers to AUTH when SMTP AUTH is turned off for the mailbox or the tenant
+# (security defaults do that), and a passing failure (RFC 4954).
+AUTH_DISABLED = (
+    "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
+    "Tenant. Visit https://aka.ms/smtp_auth_disabled for more information."
+)
+TEMPORARY = "454 4.7.0 Temporary authentication failure"
 log = logging.getLogger(__name__)
 # Loopback only: the app talks to this server with security "none" (see the module docstring).
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
@@ -79,6 +86,10 @@ class Handler:
         blob = _decode(args[1]) if len(args) > 1 else await server.challenge_auth("")
         parsed = parse_xoauth2(blob) if isinstance(blob, bytes) else None
         problem = "malformed" if parsed is None else check_bearer(*parsed, "SMTP.Send")
+        if fault is not None and fault.mode in ("auth_disabled", "454"):
+            STORE.count(f"smtp.auth.{fault.mode}")
+            reply = AUTH_DISABLED if fault.mode == "auth_disabled" else TEMPORARY
+            return AuthResult(success=False, handled=False, message=reply)
         if fault is not None and fault.mode == "535":
             problem = "fault"
         if problem:

@@ -178,8 +178,14 @@ def words_for_errors(server: Server) -> Iterator[None]:
         cause = _root(error)
         for kind, words, transient in TRANSLATIONS:
             if isinstance(cause, kind):
+                transient = transient or _passing_reply(cause)
                 raise MailError(words(server, cause), transient=transient) from error
         raise
+
+
+def _passing_reply(error: Exception) -> bool:
+    """An SMTP 4xx reply: the server says try again later (RFC 5321 4.2.1)."""
+    return isinstance(error, smtplib.SMTPResponseException) and 400 <= error.smtp_code < 500
 
 
 def _root(error: Exception) -> Exception:
@@ -285,6 +291,8 @@ def smtp_send(
                 sign_in(connection)
             except smtplib.SMTPAuthenticationError as error:
                 reply = error.smtp_error.decode("utf-8", "replace")
+                if error.smtp_code != 535 or exchange.smtp_auth_turned_off(reply):
+                    raise  # a passing failure (4xx), or SMTP AUTH turned off: in words below
                 raise AuthRejected(f"{error.smtp_code} {reply}") from error
             except smtplib.SMTPNotSupportedError as error:
                 raise MailError(

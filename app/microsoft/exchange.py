@@ -63,6 +63,12 @@ def exchange_servers() -> tuple[tuple[str, int, str], tuple[str, int, str]]:
     return (hosts[0], *EXCHANGE_SMTP[1:]), (hosts[1], *EXCHANGE_IMAP[1:])
 
 
+def smtp_auth_turned_off(reply: str) -> bool:
+    """Whether Exchange refused SMTP AUTH because it is turned off for the mailbox or tenant
+    (535 5.7.139): an administrator's setting that no new token changes."""
+    return "5.7.139" in reply
+
+
 def smtp_reply_words(reply: str) -> str:
     """Exchange Online's meaning of an SMTP reply, when we know it (else "")."""
     return next((words for code, words in SMTP_AUTH_CODES.items() if code in reply), "")

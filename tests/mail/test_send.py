@@ -1,12 +1,13 @@
 """Sending: Email Settings, Send Test Email, Compose, Graph sendMail, and every bad input."""
 
+import smtplib
 from email import message_from_string, policy
 
 import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.mail import authorizations, sending, settings
+from app.mail import authorizations, sending, settings, transport
 from app.mail.models import MailAccount, MailMessage
 from app.users.models import AuditEvent
 from tests.conftest import free_port
@@ -451,6 +452,41 @@ def test_rejected_twice_means_not_authorized_and_retry_after_authorizing(sally_m
     assert response.status_code == 302
     message = _messages()[-1]
     assert message.status == "sent" and message.attempts == 2 and len(mailctl.outbox()) == 1
+
+
+def test_smtp_auth_turned_off_is_said_and_the_authorization_kept(sally_mail, ms, mailctl):
+    """535 5.7.139: SMTP AUTH is off for the mailbox or the tenant, an Exchange administrator's
+    setting. The message says so; no token is refreshed and the authorization stays, since
+    signing in again cannot change it."""
+    ms.fault("smtp", "auth_disabled", count=1)
+    message = _send_after(sally_mail)
+    assert message.status == "failed"
+    assert "SMTP AUTH is turned off for this mailbox or tenant" in message.status_reason
+    assert "5.7.139" in message.status_reason
+    assert _account().status == "connected"
+    assert ms.stats().get("token.refresh_token", 0) == 0 and mailctl.outbox() == []
+
+
+def test_a_temporary_smtp_auth_failure_is_not_a_refused_token(sally_mail, ms, mailctl):
+    """454 4.7.0 (RFC 4954): try again later. Not a refused sign-in: no refresh, no reconnect."""
+    ms.fault("smtp", "454", count=1)
+    message = _send_after(sally_mail)
+    assert message.status == "failed" and "454 4.7.0" in message.status_reason
+    assert _account().status == "connected"
+    assert ms.stats().get("token.refresh_token", 0) == 0
+    response = sally_mail.post(f"/emails/{message.id}/retry")  # it passed: Send again works
+    assert response.status_code == 302 and _messages()[-1].status == "sent"
+    assert len(mailctl.outbox()) == 1
+
+
+def test_smtp_4xx_replies_are_passing_failures():
+    """A 4xx reply is a MailError that may be tried again; a 5xx one is not."""
+    server = transport.Server("smtp.example", 587, "starttls", 5.0)
+    for code, transient in ((454, True), (451, True), (535, False), (554, False)):
+        with pytest.raises(transport.MailError) as raised:
+            with transport.words_for_errors(server):
+                raise smtplib.SMTPAuthenticationError(code, b"4.7.0 or 5.7.0 reply")
+        assert raised.value.transient is transient, code
 
 
 def test_revoked_grant_needs_reconnect(sally_mail, ms):
