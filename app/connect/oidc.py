@@ -9,11 +9,14 @@ its tenants, its issuer template and the meaning of its error codes."""
 
 import json
 import logging
+import math
 import threading
 import time
 from base64 import urlsafe_b64decode
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import requests
@@ -451,9 +454,18 @@ _http = http.Session()
 
 
 def retry_after(response: requests.Response) -> int | None:
-    """The Retry-After header in seconds, when it is a number."""
-    value = response.headers.get("Retry-After")
-    return int(value) if value and value.isdigit() else None
+    """The Retry-After header in whole seconds from now: it is a number of seconds or an HTTP
+    date (RFC 9110 10.2.3); None when there is none or it is neither."""
+    value = (response.headers.get("Retry-After") or "").strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0, math.ceil((when - datetime.now(UTC)).total_seconds()))
 
 
 def _b64(segment: str) -> bytes:

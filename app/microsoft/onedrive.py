@@ -286,7 +286,8 @@ def error_for(response: requests.Response, method: str, subject: str) -> DriveEr
         return NameConflict("An item with that name already exists here.")
     if status in (429, 503):
         wait = _retry_after(response)
-        return Busy(f"OneDrive is busy, try again in {wait} seconds.", retry_after=wait)
+        unit = "second" if wait == 1 else "seconds"
+        return Busy(f"OneDrive is busy, try again in {wait} {unit}.", retry_after=wait)
     if status == 413:
         return InvalidRequest("The file is too large for this kind of upload.")
     if status == 416:
