@@ -6,6 +6,7 @@ One procrastinate App per Flask app, built on first use (app.extensions["procras
 with procrastinate's PsycopgConnector: a worker opens it asynchronously; the web app and the
 CLI defer through its synchronous side (procrastinate's documented use from sync code)."""
 
+import logging
 import os
 import socket
 import time
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 
 import procrastinate
 from flask import Flask, current_app
-from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 
 from app.extensions import db
 from app.jobs import functions
@@ -22,6 +23,7 @@ from app.jobs import functions
 SYNC_TASK = "crm.sync_mailbox"
 QUEUE = "procrastinate_"  # the prefix of every table, type and function of the queue
 FINISHED = {"succeeded", "failed", "cancelled", "aborted"}
+log = logging.getLogger(__name__)
 
 
 def uses_queue(app: Flask) -> bool:
@@ -203,11 +205,25 @@ def worker_name() -> str:
 
 
 def run_worker(app: Flask, concurrency: int) -> None:
-    """Run procrastinate's worker on this app's tasks until SIGINT/SIGTERM."""
-    queue(app).run_worker(
-        concurrency=concurrency,
-        name=worker_name(),
-        update_heartbeat_interval=app.config["JOBS_HEARTBEAT_SECONDS"],
-        stalled_worker_timeout=app.config["JOBS_STALLED_SECONDS"],
-        delete_jobs="successful" if app.config["JOBS_DELETE_SUCCEEDED"] else "never",
-    )
+    """Run procrastinate's worker on this app's tasks until SIGINT/SIGTERM.
+
+    A database restart or failover that breaks a query the worker is making stops
+    procrastinate's worker with a ConnectorException. Then this waits (1 s, doubling up to
+    30 s) and starts it again, until the database answers. A job that was running is
+    recovered as stalled, as after a crash, and queued jobs run. A supervisor (the README's
+    systemd unit) covers what is left: a worker that stopped for another reason exits."""
+    wait = 1
+    while True:
+        try:
+            queue(app).run_worker(
+                concurrency=concurrency,
+                name=worker_name(),
+                update_heartbeat_interval=app.config["JOBS_HEARTBEAT_SECONDS"],
+                stalled_worker_timeout=app.config["JOBS_STALLED_SECONDS"],
+                delete_jobs="successful" if app.config["JOBS_DELETE_SUCCEEDED"] else "never",
+            )
+            return
+        except ConnectorException as error:
+            log.warning("Lost the database (%s); starting the worker again in %d s", error, wait)
+            time.sleep(wait)
+            wait = min(wait * 2, 30)
