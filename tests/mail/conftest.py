@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from tests.conftest import ROOT, missing, stop
+from tests.conftest import ROOT, browser_login, missing, popup_of, stop
 from tests.connect.conftest import (  # noqa: F401  (fixtures reused with the mail stand-in)
     ADELE,
     ALEX,
@@ -235,3 +235,28 @@ def sally_mail(auth, client, mail_app, mail_servers):
         assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     authorize(client)
     return client
+
+
+def sally_at_email_settings(server, page) -> None:
+    """A new user, Sally, signed in in the browser and on Emails > Email Settings, as a person
+    gets there (`server`: a live app on the stand-in)."""
+    from app.extensions import db
+    from app.users import directory as users
+
+    with server.app().app_context():
+        users.create_user(None, "sally", "sally@crm.example", "sally-password")
+        db.session.commit()
+    browser_login(page, server.url, "sally", "sally-password")
+    page.get_by_role("link", name="Emails", exact=True).click()
+    page.get_by_role("link", name="Email Settings").click()
+
+
+def authorize_in_popup(page, button, person: str = "Adele Vance", back="**/emails/settings?flow=*"):
+    """Press `button` (an Authorize), pick `person` and Accept in the stand-in's pop-up; wait
+    until this page is at `back`, the result."""
+    with popup_of(page) as popup_info:
+        button.click()
+    popup = popup_info.value
+    popup.get_by_role("button", name=person).click()
+    popup.get_by_role("button", name="Accept").click()
+    page.wait_for_url(back)

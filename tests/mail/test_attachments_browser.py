@@ -7,10 +7,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from app.extensions import db
-from app.users import directory as users
-from tests.conftest import browser_login, popup_of
-from tests.mail.conftest import ADELE_MAIL, TIMEOUT
+from tests.mail.conftest import ADELE_MAIL, TIMEOUT, authorize_in_popup, sally_at_email_settings
 
 pytestmark = pytest.mark.browser
 SIZE = 150_001
@@ -18,12 +15,7 @@ SIZE = 150_001
 
 def test_an_attachment_of_an_imported_message_downloads_with_its_bytes(live_ms, page):
     servers = requests.get(f"{live_ms.standin}/_standin/mail/servers", timeout=TIMEOUT).json()
-    with live_ms.app().app_context():
-        users.create_user(None, "sally", "sally@crm.example", "sally-password")
-        db.session.commit()
-    browser_login(page, live_ms.url, "sally", "sally-password")
-    page.get_by_role("link", name="Emails", exact=True).click()
-    page.get_by_role("link", name="Email Settings").click()
+    sally_at_email_settings(live_ms, page)
     inbound = page.locator("section", has=page.get_by_role("heading", name="My Mailbox"))
     inbound.get_by_label("IMAP Server").fill("127.0.0.1")
     inbound.get_by_label("IMAP Port").fill(str(servers["imap"]["port"]))
@@ -31,12 +23,7 @@ def test_an_attachment_of_an_imported_message_downloads_with_its_bytes(live_ms, 
     inbound.get_by_label("Import into Emails").check()
     inbound.get_by_role("button", name="Save").click()
     expect(page.get_by_text("The inbound settings were saved.")).to_be_visible()
-    with popup_of(page) as popup_info:
-        page.get_by_role("button", name="Authorize", exact=True).click()
-    popup = popup_info.value
-    popup.get_by_role("button", name="Adele Vance").click()
-    popup.get_by_role("button", name="Accept").click()
-    page.wait_for_url("**/emails/settings?flow=*")
+    authorize_in_popup(page, page.get_by_role("button", name="Authorize", exact=True))
 
     spec = {
         "subject": "Signed contract",

@@ -5,10 +5,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from app.extensions import db
-from app.users import directory as users
-from tests.conftest import browser_login, popup_of
-from tests.mail.conftest import ADELE_MAIL, TIMEOUT
+from tests.mail.conftest import ADELE_MAIL, TIMEOUT, authorize_in_popup, sally_at_email_settings
 
 pytestmark = pytest.mark.browser
 
@@ -23,12 +20,7 @@ def _outbox(base: str) -> list[dict]:
 
 def test_authorize_send_compose_and_import(live_ms, page):
     servers = _servers(live_ms.standin)
-    with live_ms.app().app_context():
-        users.create_user(None, "sally", "sally@crm.example", "sally-password")
-        db.session.commit()
-    browser_login(page, live_ms.url, "sally", "sally-password")
-    page.get_by_role("link", name="Emails", exact=True).click()
-    page.get_by_role("link", name="Email Settings").click()
+    sally_at_email_settings(live_ms, page)
 
     outbound = page.locator("section", has=page.get_by_role("heading", name="Outbound Email"))
     assert outbound.get_by_label("SMTP Server").input_value() == "smtp.office365.com"
@@ -49,12 +41,7 @@ def test_authorize_send_compose_and_import(live_ms, page):
     inbound.get_by_role("button", name="Save").click()
     expect(page.get_by_text("The inbound settings were saved.")).to_be_visible()
 
-    with popup_of(page) as popup_info:
-        page.get_by_role("button", name="Authorize", exact=True).click()
-    popup = popup_info.value
-    popup.get_by_role("button", name="Adele Vance").click()
-    popup.get_by_role("button", name="Accept").click()
-    page.wait_for_url("**/emails/settings?flow=*")
+    authorize_in_popup(page, page.get_by_role("button", name="Authorize", exact=True))
     expect(page.get_by_text(f"Authorized {ADELE_MAIL} for SMTP and IMAP.")).to_be_visible()
     assert page.locator('[data-authorization="mail"]').inner_text() == "Authorized"
     assert page.locator('[data-authorized-email="mail"]').inner_text() == ADELE_MAIL

@@ -12,9 +12,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.mail.models import MailMessage
-from app.users import directory as users
-from tests.conftest import app_on_standin, browser_login, popup_of, standin_mail_hosts
-from tests.mail.conftest import TIMEOUT
+from tests.conftest import app_on_standin, standin_mail_hosts
+from tests.mail.conftest import TIMEOUT, authorize_in_popup, sally_at_email_settings
 
 pytestmark = pytest.mark.browser
 LIMIT = 1024 * 1024  # MAIL_MAX_ATTACHMENT_BYTES here: 1 MB per message
@@ -49,12 +48,7 @@ def _stored(server) -> int:
 def _sign_in_and_set_up(server, page, send_via: str = "SMTP (XOAUTH2)") -> None:
     """Sally signs in, points Outbound Email at the stand-in's SMTP server and authorizes."""
     servers = requests.get(f"{server.standin}/_standin/mail/servers", timeout=TIMEOUT).json()
-    with server.app().app_context():
-        users.create_user(None, "sally", "sally@crm.example", "sally-password")
-        db.session.commit()
-    browser_login(page, server.url, "sally", "sally-password")
-    page.get_by_role("link", name="Emails", exact=True).click()
-    page.get_by_role("link", name="Email Settings").click()
+    sally_at_email_settings(server, page)
     outbound = page.locator("section", has=page.get_by_role("heading", name="Outbound Email"))
     outbound.get_by_label("SMTP Server").fill("127.0.0.1")
     outbound.get_by_label("SMTP Port").fill(str(servers["smtp"]["port"]))
@@ -62,21 +56,12 @@ def _sign_in_and_set_up(server, page, send_via: str = "SMTP (XOAUTH2)") -> None:
     outbound.get_by_role("group", name="Send via").get_by_label(send_via).check()  # a fieldset
     outbound.get_by_role("button", name="Save").click()
     expect(page.get_by_text("The outbound settings were saved.")).to_be_visible()
-    _authorize(page, page.get_by_role("button", name="Authorize", exact=True).first)
+    authorize_in_popup(page, page.get_by_role("button", name="Authorize", exact=True).first)
     if send_via == "Microsoft Graph":
         graph = page.locator(
             "section", has=page.get_by_role("heading", name="Microsoft Graph authorization")
         )
-        _authorize(page, graph.get_by_role("button", name="Authorize", exact=True))
-
-
-def _authorize(page, button) -> None:
-    with popup_of(page) as popup_info:
-        button.click()
-    popup = popup_info.value
-    popup.get_by_role("button", name="Adele Vance").click()
-    popup.get_by_role("button", name="Accept").click()
-    page.wait_for_url("**/emails/settings?flow=*")
+        authorize_in_popup(page, graph.get_by_role("button", name="Authorize", exact=True))
 
 
 def _compose_two_files(page) -> None:

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from app.extensions import db
 from app.mail.models import MailAccount, MailMessage
 from app.users import directory as users
-from tests.conftest import browser_login, popup_of
-from tests.mail.conftest import ADELE_MAIL, MEGAN_MAIL, TIMEOUT
+from tests.conftest import browser_login
+from tests.mail.conftest import ADELE_MAIL, MEGAN_MAIL, TIMEOUT, authorize_in_popup
 
 pytestmark = pytest.mark.browser
 SUPPORT = "support@contoso.example"  # seeded in the stand-in: Adele Vance has Full Access
@@ -80,12 +80,8 @@ def _point_at_dovecot(page, imap_port: int) -> None:
 
 def _authorize(page, person: str) -> None:
     """Authorize in the pop-up as `person` (the stand-in's picker, then its consent page)."""
-    with popup_of(page) as popup_info:
-        page.get_by_role("button", name="Authorize", exact=True).click()
-    popup = popup_info.value
-    popup.get_by_role("button", name=person).click()
-    popup.get_by_role("button", name="Accept").click()
-    page.wait_for_url("**/admin/email/inbound/*?flow=*")
+    button = page.get_by_role("button", name="Authorize", exact=True)
+    authorize_in_popup(page, button, person, back="**/admin/email/inbound/*?flow=*")
     expect(page.locator('[data-authorization="mail"]')).to_have_text("Authorized")
 
 
