@@ -40,9 +40,10 @@ ATTACHMENT_CHUNK = 12 * graph.UPLOAD_CHUNK_UNIT
 MAX_RETRY_WAIT = 10.0  # seconds of Retry-After waited out per request before giving up
 FILE_ATTACHMENT = "#microsoft.graph.fileAttachment"
 # Enhanced status codes Exchange Online answers SMTP AUTH with, in words.
+SMTP_AUTH_DISABLED = "5.7.139"
 SMTP_AUTH_CODES = {
-    "5.7.139": "SMTP AUTH is turned off for this mailbox or tenant; an Exchange administrator "
-    "must allow Authenticated SMTP.",
+    SMTP_AUTH_DISABLED: "SMTP AUTH is turned off for this mailbox or tenant; an Exchange "
+    "administrator must allow Authenticated SMTP.",
     "5.7.57": "The server wants the client authenticated before sending.",
     "5.2.252": "The person who authorized this account may not send as the From address "
     "(SendAsDenied): give them Send As on that mailbox in Exchange admin center > Recipients > "
@@ -66,7 +67,7 @@ def exchange_servers() -> tuple[tuple[str, int, str], tuple[str, int, str]]:
 def smtp_auth_turned_off(reply: str) -> bool:
     """Whether Exchange refused SMTP AUTH because it is turned off for the mailbox or tenant
     (535 5.7.139): an administrator's setting that no new token changes."""
-    return "5.7.139" in reply
+    return SMTP_AUTH_DISABLED in reply
 
 
 def smtp_reply_words(reply: str) -> str:
@@ -86,19 +87,18 @@ def send_mail(access_token: str, message: dict, mailbox: str = "") -> None:
         json={"message": message, "saveToSentItems": True},
     )
     if response.status_code != 202:
-        raise _refusal(response, mailbox, SEND_REFUSED)
+        raise _refusal(response, mailbox)
 
 
-def _refusal(response: requests.Response, mailbox: str, words: str = "") -> ProviderError:
-    """Graph's refusal to send: a shared mailbox's 403 (no Send As) in words, another 403 as
-    `words` when given, anything else as Graph said it."""
-    if response.status_code == 403:
-        code = _graph_error_code(response)
-        if mailbox and code in SEND_AS_CODES:
-            return ProviderError(graph_send_as_refused(mailbox, code), status=403)
-        if words:
-            return ProviderError(words, status=403)
-    return graph.error(response)
+def _refusal(response: requests.Response, mailbox: str) -> ProviderError:
+    """Graph's refusal to send: a shared mailbox's 403 (no Send As) and another 403 (no
+    Mail.Send) in words, anything else as Graph said it."""
+    if response.status_code != 403:
+        return graph.error(response)
+    code = _graph_error_code(response)
+    if mailbox and code in SEND_AS_CODES:
+        return ProviderError(graph_send_as_refused(mailbox, code), status=403)
+    return ProviderError(SEND_REFUSED, status=403)
 
 
 # --- a shared mailbox reached with a delegate's sign-in: Exchange Online's refusals in words ----
@@ -191,13 +191,11 @@ def file_attachment(attachment: OutgoingFile) -> dict:
     }
 
 
-def fits_inline(attachments: list[OutgoingFile], message: dict | None = None) -> bool:
+def fits_inline(attachments: list[OutgoingFile], message: dict) -> bool:
     """Whether the attachments can travel inside one sendMail request: under 3 MB in all,
     and the request with `message` (its body) and their base64 under Graph's 4 MB."""
     if sum(len(a.content) for a in attachments) >= INLINE_ATTACHMENTS_MAX:
         return False
-    if message is None:
-        return True
     inline = {**message, "attachments": [file_attachment(a) for a in attachments]}
     return request_size({"message": inline, "saveToSentItems": True}) < REQUEST_MAX
 
@@ -252,8 +250,8 @@ def _graph(method: str, path: str, access_token: str, expected: int, **kwargs) -
     return body if isinstance(body, dict) else {}
 
 
-# Graph's 403 on a step of DraftSender, in words: preparing the draft needs Mail.ReadWrite,
-# sending it Mail.Send (a shared mailbox's refusals are worded by graph_send_as_refused).
+# Graph's 403 in words: sending (sendMail, or a draft's send) needs Mail.Send, preparing a
+# draft Mail.ReadWrite (a shared mailbox's refusals are worded by graph_send_as_refused).
 SEND_REFUSED = (
     "Microsoft Graph refused to send the message, which needs the permission to send mail as "
     "you (Mail.Send). Press Authorize under Microsoft Graph authorization in Email Settings "
@@ -264,11 +262,6 @@ DRAFT_REFUSED = (
     "through a draft, which needs the permission to read and write your mail (Mail.ReadWrite). "
     "Press Authorize under Microsoft Graph authorization in Email Settings again, then send "
     "the message again."
-)
-DRAFT_SEND_REFUSED = (
-    "Microsoft Graph prepared the message but refused to send it, which needs the permission "
-    "to send mail as you (Mail.Send). Press Authorize under Microsoft Graph authorization in "
-    "Email Settings again, then send the message again."
 )
 
 
@@ -307,7 +300,7 @@ class DraftSender:
         send = f"{self._draft}/send"
         response = _patiently(lambda: graph.call("POST", send, self.access_token))
         if response.status_code != 202:
-            raise _refusal(response, self.mailbox, DRAFT_SEND_REFUSED)
+            raise _refusal(response, self.mailbox)
 
     @staticmethod
     def _split(message: dict, attachments: list[OutgoingFile]) -> tuple[list, list, list]:

@@ -251,7 +251,7 @@ def test_graph_refusing_to_send_the_draft_names_mail_send(sally_mail, mail_serve
     large = bytes(i % 241 for i in range(3 * 1024 * 1024))
     assert _compose(sally_mail, [(large, "Plan.zip", "application/zip")]).status_code == 302
     (message,) = _messages()
-    assert message.status == "failed" and message.status_reason == exchange.DRAFT_SEND_REFUSED
+    assert message.status == "failed" and message.status_reason == exchange.SEND_REFUSED
     assert message.account.graph_authorization.status != "needs_reconnect"
     assert mailctl.outbox() == [] and ms.control("GET", "/mail/drafts")["drafts"] == []
     assert ms.stats().get("graph.drafts.send") == 1
