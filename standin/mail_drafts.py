@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, request
 
 from . import control
-from .graph import graph_error, graph_fault, require_token
+from .graph import MAIL_DENIED, graph_error, graph_fault, require_token
 from .mail_store import OUTBOX
 from .responses import base_url, json_response
 from .store import STORE, AccessToken
@@ -150,7 +150,7 @@ def _mailbox(token: AccessToken, address: str | None) -> tuple[str, Response | N
     wanted = (address or own).lower()
     if wanted in (own, (token.oid or "").lower()) or (own, wanted) in MAILBOX_ACCESS:
         return (own if wanted == (token.oid or "").lower() else wanted), None
-    return "", graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials.")
+    return "", graph_error(403, *MAIL_DENIED)
 
 
 def _open(scopes: tuple[str, ...], address: str | None) -> tuple[str, Response | None]:
@@ -160,12 +160,9 @@ def _open(scopes: tuple[str, ...], address: str | None) -> tuple[str, Response |
     failed = graph_fault()
     if failed is not None:
         return "", failed
-    token, failed = require_token()
+    token, failed = require_token(*scopes, refused=MAIL_DENIED)
     if failed is not None:
         return "", failed
-    if not token.scopes & set(scopes):
-        STORE.count("graph.error")
-        return "", graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials.")
     return _mailbox(token, address)
 
 
