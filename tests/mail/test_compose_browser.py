@@ -129,6 +129,10 @@ def test_a_set_over_the_limit_is_refused_before_upload(live_mail, page):
 
 
 def test_the_attachment_controls_work_from_the_keyboard(live_mail, page):
+    # Listening for file choosers from the start: Playwright turns Chromium's interception on
+    # without waiting for it, so a listener added just before the key press can miss the
+    # chooser it opens, and the dialog then goes to headless Chromium's no-op picker.
+    page.on("filechooser", lambda chooser: None)
     _sign_in_and_set_up(live_mail, page)
     page.get_by_role("link", name="Compose").click()
     page.get_by_label("Body").focus()
