@@ -792,9 +792,12 @@ def move(user: User, drive_id: str, item_id: str, to: Folder, conflict: str = FA
     if (destination.drive_id or "").lower() != (drive_id or "").lower():
         raise InvalidRequest("Items can only be moved to a folder of the same drive.")
     drive = _drive(user)
-    parent_id = _in_site(drive, to, lambda: drive.folder_id(destination))
-    item = drive.update(drive_id or None, item_id, parent_id=parent_id, conflict=conflict)
-    return _row(item, to)
+
+    def find_and_move() -> dict:
+        parent_id = drive.folder_id(destination)
+        return drive.update(drive_id or None, item_id, parent_id=parent_id, conflict=conflict)
+
+    return _row(_in_site(drive, to, find_and_move), to)
 
 
 def delete(user: User, drive_id: str, item_id: str) -> None:

@@ -13,6 +13,7 @@ from app.connect import connectors
 from app.connect.models import ExternalAccount
 from app.extensions import db
 from app.microsoft import identity
+from app.microsoft.onedrive import OneDrive
 from tests.connect.conftest import (
     ADELE,
     app_path,
@@ -391,6 +392,33 @@ def test_rename_and_move_in_a_deleted_site_say_it_is_gone(sally, ms):
         },
     )
     assert moved.status_code == 404 and moved.get_json()["error"] == GONE
+
+
+@SQLITE_ONLY
+def test_a_site_deleted_between_finding_the_folder_and_the_move_says_it_is_gone(
+    sally, ms, monkeypatch
+):
+    documents = library(sally, "Mark 8 Project Team")
+    plan = row_named(documents, "Project plan.docx")
+    folder = documents["folder"]
+    found = OneDrive.folder_id
+
+    def found_then_deleted(self, where):
+        folder_id = found(self, where)
+        ms.control("DELETE", f"/sites/{folder['site']}")
+        return folder_id
+
+    monkeypatch.setattr(OneDrive, "folder_id", found_then_deleted)
+    moved = sally.post(
+        f"{API}/move",
+        json={
+            "drive": plan["drive"],
+            "item": plan["id"],
+            "to": {**folder, "path": "Meeting notes"},
+        },
+    )
+    assert moved.status_code == 404 and moved.get_json()["error"] == GONE
+    assert moved.get_json()["back"]["label"] == "Back to Sites"
 
 
 @SQLITE_ONLY
