@@ -107,4 +107,8 @@
     showError(problem);
     input.focus();
   });
+
+  // Files picked before this deferred script ran are listed and checked like any others.
+  files = Array.from(input.files);
+  if (files.length) render();
 })();

@@ -161,3 +161,22 @@ def test_the_attachment_controls_work_from_the_keyboard(live_mail, page):
     page.keyboard.press("Enter")
     assert picker.evaluate("e => e === document.activeElement")  # back to the picker
     expect(page.get_by_text("Several files, up to 1 MB in all.")).to_be_visible()
+
+
+def test_files_picked_before_the_script_ran_are_listed_and_checked(live_mail, page):
+    # A slow network: the picker is used before the deferred compose.js has run.
+    _sign_in_and_set_up(live_mail, page)
+    page.route("**/static/js/compose.js*", lambda route: route.abort())
+    _open_compose(page)
+    big = {"name": "Scan.pdf", "mimeType": "application/pdf", "buffer": b"x" * LIMIT}
+    page.get_by_label("Attachments").set_input_files([big, FILES[1]])
+    page.unroute("**/static/js/compose.js*")
+    page.add_script_tag(url="/static/js/compose.js")
+    files = page.get_by_role("list", name="Attached files").get_by_role("listitem")
+    expect(files).to_have_count(2)
+    expect(page.get_by_role("alert")).to_contain_text("a message may carry at most 1 MB")
+    page.get_by_role("button", name="Remove Scan.pdf").click()
+    expect(files).to_have_count(1)
+    assert page.get_by_label("Attachments").evaluate("e => [...e.files].map(f => f.name)") == [
+        "Kunden.csv"
+    ]
