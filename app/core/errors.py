@@ -31,12 +31,17 @@ def wants_json() -> bool:
     )
 
 
-def error_response(status: int, message: str | None = None):
-    """An error answer in the app's look (HTML) or as {"error": message} (JSON)."""
+def error_response(status: int, message: str | None = None, back: tuple[str, str] | None = None):
+    """An error answer in the app's look (HTML) or as {"error": message} (JSON); `back` is
+    the page's way back, (label, url), where Home is not the natural one."""
     message = message or MESSAGES.get(status, "The request failed.")
     if wants_json():
         return jsonify(error=message), status
-    return render_template("core/error.html", status=status, message=message), status
+    back_label, back_url = back or (None, None)
+    page = render_template(
+        "core/error.html", status=status, message=message, back_label=back_label, back_url=back_url
+    )
+    return page, status
 
 
 def init_app(app: Flask) -> None:

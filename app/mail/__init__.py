@@ -13,7 +13,7 @@ def init_app(app: Flask) -> None:
     the encrypted password column, `flask mail fetch`."""
     from app.core import keys
     from app.core.shell import NavItem, Section, shell
-    from app.mail import admin_routes, authorizations, cli, routes  # noqa: F401
+    from app.mail import admin_routes, authorizations, cli, routes, sending  # noqa: F401
     from app.mail.models import MailAccount
 
     app.register_blueprint(bp, url_prefix="/emails")
@@ -31,5 +31,6 @@ def init_app(app: Flask) -> None:
             "Team mailboxes (support@, sales@) imported into Emails, and who sees each.",
         ),
     ]
+    app.add_template_filter(sending.size_words)  # attachment sizes, as Compose words them
     authorizations.init_app(app)
     keys.register_encrypted(app, MailAccount, "password_encrypted")

@@ -67,7 +67,7 @@ def messages_for(user: User, mailbox: MailAccount | None, page: int, per_page: i
     statement = (
         select(MailMessage)
         .options(selectinload(MailMessage.attachments))
-        .order_by(MailMessage.created_at.desc(), MailMessage.id.desc())
+        .order_by(MailMessage.dated_at.desc(), MailMessage.id.desc())
     )
     if mailbox is None:
         statement = statement.where(MailMessage.user_id == user.id)
@@ -82,6 +82,15 @@ def message_for(user: User, message_id: int) -> MailMessage | None:
     return db.session.scalar(
         select(MailMessage).where(MailMessage.id == message_id, visible_clause(user))
     )
+
+
+def inbound_mailbox_of(message: MailMessage) -> MailAccount | None:
+    """The inbound mailbox whose mail this is (None for a user's own message): its page says
+    so and leads back to that mailbox's list."""
+    account = message.account
+    if message.user_id is None and account is not None and account.role == GROUP:
+        return account
+    return None
 
 
 def needs_reconnect(owner) -> bool:

@@ -16,7 +16,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    func,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.connect.models import CONNECTED, NEEDS_RECONNECT, NOT_CONNECTED, Authorization
@@ -242,6 +244,17 @@ class MailMessage(db.Model):
     def status_label(self) -> str:
         """Sending / Sent / Failed / Received."""
         return MESSAGE_STATUS_LABELS.get(self.status, self.status)
+
+    @hybrid_property
+    def dated_at(self) -> datetime:
+        """The message's date as the list shows and sorts it: when it was sent (an imported
+        message's Date header), else when it was written."""
+        return self.sent_at or self.created_at
+
+    @dated_at.inplace.expression
+    @classmethod
+    def _dated_at_expression(cls):
+        return func.coalesce(cls.sent_at, cls.created_at)
 
 
 class MailSyncState(db.Model):

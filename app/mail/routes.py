@@ -12,7 +12,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from app.core.errors import error_response, wants_json
+from app.core.errors import error_response
 from app.core.forms import ConfirmForm
 from app.drive.presenters import attachment as content_disposition
 from app.mail import attachments, bp, messages, sending, settings
@@ -52,9 +52,12 @@ def index():
 def detail(message_id: int):
     """One message: addresses, status (and why it failed), body, attachments."""
     message = messages.message_for(current_user, message_id) or abort(404)
+    mailbox = messages.inbound_mailbox_of(message)
     return render_template(
         "mail/detail.html",
         message=message,
+        mailbox=mailbox,
+        back_url=url_for("emails.index", folder=mailbox.id if mailbox else None),
         form=ConfirmForm(),
         can_retry=sending.can_retry(message),
     )
@@ -67,12 +70,13 @@ def attachment(message_id: int, attachment_id: int):
     fetched from the mailbox now and streamed (the Cloud Drive's download headers)."""
     message = messages.message_for(current_user, message_id) or abort(404)
     found = attachments.attachment_of(message, attachment_id) or abort(404)
+    back = ("Back to the message", url_for("emails.detail", message_id=message.id))
     try:
         file = attachments.open_attachment(message, found)
     except attachments.AttachmentGone as gone:
-        return error_response(404, gone.message)
+        return error_response(404, gone.message, back)
     except MailError as error:
-        return error_response(502, f"The attachment could not be fetched: {error.message}")
+        return error_response(502, f"The attachment could not be fetched: {error.message}", back)
     response = Response(file.chunks, mimetype=file.content_type, direct_passthrough=True)
     if file.length is not None:
         response.content_length = file.length
@@ -134,16 +138,7 @@ def _too_large(_error):
         "Nothing was sent or stored. Go back to Compose, attach fewer or smaller files and "
         "send again."
     )
-    if wants_json():
-        return {"error": message}, 413
-    page = render_template(
-        "core/error.html",
-        status=413,
-        message=message,
-        back_url=url_for("emails.compose"),
-        back_label="Back to Compose",
-    )
-    return page, 413
+    return error_response(413, message, ("Back to Compose", url_for("emails.compose")))
 
 
 def _attached(form: ComposeForm) -> list[sending.NewAttachment]:

@@ -9,7 +9,6 @@ from flask import (
     current_app,
     flash,
     g,
-    jsonify,
     make_response,
     redirect,
     render_template,
@@ -22,7 +21,7 @@ from flask_login import current_user
 
 from app.connect import connectors, oauth_flow
 from app.connect.answers import flash_finished_flow, flow_refused, flow_started
-from app.core.errors import error_response, wants_json
+from app.core.errors import error_response
 from app.core.forms import ConfirmForm
 from app.extensions import db, limiter
 from app.mail import authorizations, sending, settings
@@ -270,18 +269,7 @@ def _signed_in_user() -> str:
 
 def too_many_tests(page: SettingsPage):
     """429 with the reason and the way back to the settings page (JSON for a script)."""
-    if wants_json():
-        return make_response(jsonify(error=TOO_MANY_TESTS), 429)
-    return make_response(
-        render_template(
-            "core/error.html",
-            status=429,
-            message=TOO_MANY_TESTS,
-            back_url=page.url(),
-            back_label=f"Back to {page.title}",
-        ),
-        429,
-    )
+    return make_response(error_response(429, TOO_MANY_TESTS, (f"Back to {page.title}", page.url())))
 
 
 def _rate_limited(error: RateLimitExceeded):

@@ -36,7 +36,7 @@ def _import(client, port) -> MailMessage:
 
 
 def _links(page: str) -> list[str]:
-    return re.findall(r'href="(/emails/\d+/attachments/\d+)" download', page)
+    return re.findall(r'href="(/emails/\d+/attachments/\d+)" data-attachment', page)
 
 
 def test_an_imported_attachment_downloads_with_its_bytes_and_drive_headers(
@@ -113,6 +113,10 @@ def test_an_attachment_asked_for_after_the_message_was_deleted_in_the_mailbox(
     ms.control("POST", f"/mail/mailboxes/{ADELE_MAIL}/uidvalidity", {"value": old})
     response = sally_mail.get(link)
     assert response.status_code == 404 and GONE in response.get_data(as_text=True)
+    # The words show in the page (the link has no download attribute, which would save the
+    # error page as a file), with the way back to the message.
+    back = f'<a href="/emails/{message.id}">Back to the message</a>'
+    assert back in response.get_data(as_text=True)
     mailctl.renumber()  # the same UID under another UIDVALIDITY is another message
     mailctl.seed(messages=[{"subject": "Another", "attachments": [{"name": "b.pdf", "size": 9}]}])
     response = sally_mail.get(link)

@@ -44,3 +44,12 @@ def test_an_attachment_of_an_imported_message_downloads_with_its_bytes(live_ms, 
     download = download_info.value
     assert download.suggested_filename == "Vertrag für Adele.pdf"
     assert Path(download.path()).read_bytes() == bytes(i % 251 for i in range(SIZE))
+    # Gone from the mailbox since: the words show on the page, with the way back.
+    emptied = requests.delete(
+        f"{live_ms.standin}/_standin/mail/mailboxes/{ADELE_MAIL}", timeout=TIMEOUT
+    )
+    assert emptied.ok
+    page.get_by_role("link", name="Vertrag für Adele.pdf").click()
+    expect(page.get_by_text("This message is no longer in the mailbox")).to_be_visible()
+    page.get_by_role("link", name="Back to the message").click()
+    expect(page.get_by_role("heading", name="Signed contract")).to_be_visible()

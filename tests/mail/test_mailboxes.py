@@ -2,6 +2,9 @@
 sees which mailbox's mail: the Emails list's filter and a message's page answer 404 for a
 mailbox the user may not see, in a constant number of statements."""
 
+import re
+from datetime import UTC, datetime
+
 from sqlalchemy import event, select
 
 from app.extensions import db
@@ -213,3 +216,46 @@ def test_pages_take_as_many_statements_for_many_mailboxes_as_for_one(auth, clien
     many[:0] = [_statements(client, u) for u in ("/emails/", f"/emails/?folder={support.id}")]
     many.insert(2, _statements(client, f"/emails/{first.id}"))
     assert many == one
+
+
+def test_a_mailbox_lists_its_mail_newest_date_first_whatever_the_import_order(auth, client):
+    auth.login("admin", ADMIN_PASSWORD)
+    _create(client, "Support")
+    support = _mailbox("Support")
+    # Imported in this order (an old message found late, one with no Date header), shown by date.
+    for subject, sent in (
+        ("Tuesday", datetime(2026, 12, 1, 9, tzinfo=UTC)),
+        ("Sunday", datetime(2026, 11, 29, 9, tzinfo=UTC)),
+        ("Monday", datetime(2026, 11, 30, 9, tzinfo=UTC)),
+        ("Undated", None),  # no Date header: listed by when it was imported, i.e. now
+    ):
+        message = _received(support, subject)
+        message.sent_at = sent
+        db.session.commit()
+    page = client.get(f"/emails/?folder={support.id}").get_data(as_text=True)
+    shown = re.findall(r">(Undated|Tuesday|Monday|Sunday)</a>", page)
+    assert shown == ["Undated", "Tuesday", "Monday", "Sunday"]
+
+
+def test_attachment_sizes_read_as_compose_shows_them(auth, client):
+    auth.login("admin", ADMIN_PASSWORD)
+    _create(client, "Support")
+    message = _received(_mailbox("Support"), "Sizes")
+    message.attachments = [
+        MailAttachment(filename="tiny.txt", content_type="text/plain", size=8),
+        MailAttachment(
+            filename="scan.bin", content_type="application/octet-stream", size=15_000_000
+        ),
+    ]
+    db.session.commit()
+    page = client.get(f"/emails/{message.id}").get_data(as_text=True)
+    assert "(text/plain, 1 KB)" in page and "(application/octet-stream, 14.3 MB)" in page
+
+
+def test_a_mailbox_message_says_its_mailbox_and_leads_back_to_its_list(auth, client):
+    auth.login("admin", ADMIN_PASSWORD)
+    _create(client, "Support")
+    support = _mailbox("Support")
+    page = client.get(f"/emails/{_received(support, 'Ticket').id}").get_data(as_text=True)
+    assert f'href="/emails/?folder={support.id}">Back to Support</a>' in page
+    assert "<dt>Mailbox</dt><dd>Support</dd>" in page
