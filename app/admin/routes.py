@@ -8,7 +8,9 @@ from app.connect import connectors, token_jobs
 from app.core.shell import shell
 from app.extensions import db
 from app.jobs import checks
+from app.jobs import functions as jobs_functions
 from app.jobs import queue as jobs_queue
+from app.mail import importing as mail_import
 from app.mail.models import MailAccount
 from app.users import audit
 
@@ -54,6 +56,9 @@ def connections():
     syncs = overview.mailbox_sync_page(_page("sync_page"), current_app.config["USERS_PER_PAGE"])
     cutoff = token_jobs.idle_before()
     rows = [(a, overview.connection_status(a, cutoff)) for a in pagination.items]
+    sync_rows = [
+        (m, mail_import.mailbox_name(m), jobs_functions.needs_authorization(m)) for m in syncs.items
+    ]
     mail_rows = [(m, overview.connection_status(m, cutoff)) for m in mail.items]
     labels = connectors.labels()
     return render_template(
@@ -66,6 +71,7 @@ def connections():
         labels=labels,
         idle_days=token_jobs.IDLE_DAYS,
         syncs=syncs,
+        sync_rows=sync_rows,
         queued_mode=jobs_queue.uses_queue(current_app),
     )
 
@@ -75,10 +81,9 @@ def check_mailbox(account_id: int):
     """Check now: sync one mailbox (queued for the workers with PostgreSQL, inline with
     SQLite); back to Connections, which shows when it ran."""
     account = db.get_or_404(MailAccount, account_id)
+    owner = account.user  # read now: the mailbox may be deleted while it is checked
     outcome = checks.check_now(account)
-    audit.record(
-        current_user, "mail_account.check_now", target=account.user, detail=outcome.message[:300]
-    )
+    audit.record(current_user, "mail_account.check_now", target=owner, detail=outcome.message[:300])
     db.session.commit()
     flash(outcome.message, "success" if outcome.ok else "error")
     return redirect(url_for("admin.connections", _anchor="mailbox-sync"))

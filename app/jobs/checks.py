@@ -8,6 +8,7 @@ from procrastinate.exceptions import ProcrastinateException
 
 from app.extensions import db
 from app.jobs import functions, queue
+from app.mail import importing as mail_import
 from app.mail.models import MailAccount
 from app.mail.transport import MailError
 
@@ -22,7 +23,7 @@ class CheckRequest:
 
 def check_now(account: MailAccount) -> CheckRequest:
     """Sync this mailbox: queue its job (a sync already waiting is enough), or run it inline."""
-    name = account.name or account.authorized_email or account.username or account.slot
+    name = mail_import.mailbox_name(account)
     if not account.import_enabled:
         return CheckRequest(f"{name}: Import into Emails is off for this mailbox.", ok=False)
     if queue.uses_queue(current_app):

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.jobs import queue
+from app.mail import importing as mail_import
 from app.mail.models import MailAccount
 
 SQLITE_REFUSAL = (
@@ -70,5 +71,5 @@ def _mailbox_errors() -> None:
     if failing:
         click.echo("Mailboxes whose last sync failed:")
     for account in failing:
-        name = account.authorized_email or account.username or account.slot
+        name = mail_import.mailbox_name(account)
         click.echo(f"  {name} (mailbox {account.id}): {account.last_sync_error}")

@@ -69,15 +69,18 @@ def retry_time(error: BaseException, attempt: int) -> datetime:
     return utcnow() + timedelta(seconds=wait)
 
 
-def _dead_authorization(account: MailAccount) -> bool:
+def needs_authorization(account: MailAccount) -> bool:
+    """An Exchange Online mailbox whose authorization does not work (Not Authorized, Needs
+    reconnect): it is not synced, nor retried, until it is authorized again."""
     return account.uses_oauth and account.status != CONNECTED
 
 
 def sync_mailbox(account_id: int, attempt: int = 0, *, progress=None) -> SyncOutcome:
-    """Import one mailbox's new mail (the mail import's check_now), keeping its last error and
-    next sync on the account. Raises RetryLater when trying again later may work, MailError
-    when it will not; a dead authorization ends it without a retry (`ran` False): its owner
-    was alerted once when it died, and the periodic rounds skip it until it is renewed."""
+    """Import one mailbox's new mail (the mail import's check_now, which keeps the run's
+    outcome on the account), and when a retry is due, when. Raises RetryLater when trying
+    again later may work, MailError when it will not; a dead authorization ends it without a
+    retry (`ran` False): its owner was alerted once when it died, and the periodic rounds
+    skip it until it is renewed. A mailbox deleted meanwhile ends it quietly (`ran` False)."""
     account = db.session.get(MailAccount, account_id)
     if account is None or not account.import_enabled:
         return SyncOutcome("The mailbox is gone or Import into Emails is off.", ran=False)
@@ -95,23 +98,25 @@ def sync_mailbox(account_id: int, attempt: int = 0, *, progress=None) -> SyncOut
         retry_at = utcnow() + timedelta(seconds=busy.wait_seconds)
         _record(account_id, busy.message, next_sync=retry_at)
         raise RetryLater(busy.message, retry_at) from busy
+    except mail_import.MailboxGone as gone:
+        return SyncOutcome(gone.message, ran=False)
     except MailError as error:
         return _failed(account_id, error, attempt)
-    _record(account_id, "", next_sync=None)
     return SyncOutcome(result.message)
 
 
 def _failed(account_id: int, error: MailError, attempt: int) -> SyncOutcome:
     db.session.rollback()
     account = db.session.get(MailAccount, account_id)
-    if _dead_authorization(account):  # no retry: the periodic rounds skip it until renewed
+    if account is None:  # deleted since the run ended
+        return SyncOutcome(mail_import.MAILBOX_GONE, ran=False)
+    if needs_authorization(account):  # no retry: the periodic rounds skip it until renewed
         _record(account_id, f"{error.message} {NOT_AUTHORIZED_PAUSE}", next_sync=None)
         return SyncOutcome(error.message, ran=False)
     retryable = error.transient or retry_after_of(error) is not None
     attempts = current_app.config["JOBS_MAX_ATTEMPTS"]
     if not retryable or attempt + 1 >= attempts:
-        _record(account_id, error.message, next_sync=None)
-        raise error
+        raise error  # check_now kept the error, and no sync is due
     retry_at = retry_time(error, attempt)
     _record(account_id, error.message, next_sync=retry_at)
     raise RetryLater(error.message, retry_at) from error
@@ -141,7 +146,7 @@ def mark_queued(account_ids: list[int], when: datetime | None = None) -> None:
 def syncable_accounts() -> list[int]:
     """Mailboxes a periodic round syncs: Import into Emails on, and an authorization that
     works (a dead one waits until reconnected)."""
-    return [a.id for a in mail_import.inbound_accounts() if not _dead_authorization(a)]
+    return [a.id for a in mail_import.inbound_accounts() if not needs_authorization(a)]
 
 
 def keep_tokens_alive() -> str:

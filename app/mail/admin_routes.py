@@ -2,7 +2,9 @@
 each one's page, Delete) and a user's Email Settings from Admin > User Management (admins only,
 audited)."""
 
-from flask import abort, flash, redirect, render_template, url_for
+from functools import wraps
+
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.admin import require_admin
@@ -23,8 +25,24 @@ USER_PAGE = SettingsPage(
     "emails_admin.user_settings", PERSONAL, "Email Settings", True, True, subject_arg="user_id"
 )
 
+
+def _to_the_list_when_deleted(view):
+    """A mailbox page's action whose mailbox was deleted meanwhile (Check now running while
+    another tab deleted it) leads back to the list, with what the action said, not to the
+    page's 404."""
+
+    @wraps(view)
+    def action(**values):
+        response = view(**values)
+        if request.method == "POST" and settings.inbound_mailbox(values["mailbox_id"]) is None:
+            return redirect(url_for("emails_admin.inbound"))
+        return response
+
+    return action
+
+
 add_routes(admin_bp, "/system", SYSTEM_PAGE)
-add_routes(admin_bp, "/inbound/<int:mailbox_id>", MAILBOX_PAGE)
+add_routes(admin_bp, "/inbound/<int:mailbox_id>", MAILBOX_PAGE, _to_the_list_when_deleted)
 add_routes(admin_bp, "/users/<int:user_id>", USER_PAGE)
 
 

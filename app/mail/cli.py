@@ -41,19 +41,30 @@ class _Bar(mail_import.Progress):
 def fetch(inline, wait, timeout):
     """Import new messages of each mailbox with Import into Emails on, incrementally
     (UIDVALIDITY/UID). With PostgreSQL: queue one sync job per mailbox for the workers and
-    return; exit 1 when one of them could not be imported (inline, or --wait)."""
+    return; exit 1 when one of them could not be imported (inline, or --wait). A mailbox
+    whose authorization is dead is named once and skipped until it is authorized again."""
     from app.jobs import queue
 
     accounts = mail_import.inbound_accounts()
     if not accounts:
         click.echo("No mailbox has Import into Emails turned on; nothing to import.")
         return
+    waiting = [a for a in accounts if jobs.needs_authorization(a)]
+    if waiting:  # as the workers' rounds: skipped, its owner was alerted when it died
+        names = ", ".join(mail_import.mailbox_name(a) for a in waiting)
+        click.echo(f"Not synced until authorized again: {names}.")
+    accounts = [a for a in accounts if not jobs.needs_authorization(a)]
     if queue.uses_queue(current_app) and not inline:
         _enqueue(queue, accounts, wait, timeout)
-        return
+    elif _import_inline(accounts):
+        raise SystemExit(1)
+
+
+def _import_inline(accounts) -> int:
+    """Sync the mailboxes here, one after another; how many could not be imported."""
     failures = 0
     for account in accounts:
-        name = account.authorized_email or account.username or account.slot
+        name = mail_import.mailbox_name(account)
         bar = _Bar(f"{account.role} {name}")
         try:
             result = jobs.sync_mailbox(account.id, progress=bar)
@@ -63,11 +74,9 @@ def fetch(inline, wait, timeout):
             click.echo(f"{name}: {error.message}", err=True)
             continue
         bar.close()
-        if not result.ran:  # it cannot sign in: reported, not skipped
-            failures += 1
+        # Not run: its authorization died just now (its owner is alerted), or it was deleted.
         click.echo(f"{name}: {result.message}", err=not result.ran)
-    if failures:
-        raise SystemExit(1)
+    return failures
 
 
 def _enqueue(queue, accounts, wait: bool, timeout: int) -> None:
@@ -84,9 +93,11 @@ def _enqueue(queue, accounts, wait: bool, timeout: int) -> None:
     db.session.expire_all()
     failures = 0
     for account in mail_import.inbound_accounts():
-        name = account.authorized_email or account.username or account.slot
+        if account.id not in ids:
+            continue
+        name = mail_import.mailbox_name(account)
         if account.last_sync_error:
-            failures += 1
+            failures += not jobs.needs_authorization(account)  # died now: alerted, not retried
             click.echo(f"{name}: {account.last_sync_error}", err=True)
         else:
             click.echo(f"{name}: {account.last_check_message}")

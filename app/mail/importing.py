@@ -48,6 +48,14 @@ from app.mail.transport import (
 LEASE = timedelta(minutes=10)
 HEADER_BYTES = 65536  # the header fields are cut here (a run of huge headers stays bounded)
 HEADERS = f"BODY.PEEK[HEADER.FIELDS ({' '.join(HEADER_FIELDS)})]<0.{HEADER_BYTES}>"
+MAILBOX_GONE = "This mailbox was deleted while it was being checked."
+
+
+class MailboxGone(MailError):
+    """The mailbox was deleted (in another tab, by another admin) while a run imported it."""
+
+    def __init__(self):
+        super().__init__(MAILBOX_GONE)
 
 
 class Progress:
@@ -182,8 +190,10 @@ def _claim(account: MailAccount) -> bool:
 
 
 def check_now(account: MailAccount, progress: Progress | None = None) -> FetchResult:
-    """Import the messages that arrived since the last run (raises MailError). Only a mailbox
-    saved with Import into Emails on is imported: authorizing to send never imports it."""
+    """Import the messages that arrived since the last run (raises MailError; MailboxGone when
+    the mailbox was deleted meanwhile). Only a mailbox saved with Import into Emails on is
+    imported: authorizing to send never imports it. Whoever started the run (a page's Check
+    now, Admin > Connections, cron, a worker), its outcome is kept on the account."""
     if account.id is None or not account.imap_host:
         raise MailError("Save the inbound settings first.")
     if not account.import_enabled:
@@ -197,20 +207,26 @@ def check_now(account: MailAccount, progress: Progress | None = None) -> FetchRe
     try:
         result = session(account, lambda connection: _run(account, connection, progress))
     except MailError as error:
-        _finish(account_id, f"Failed: {error.message}")
+        _finish(account_id, f"Failed: {error.message}", error=error.message)
         raise
     except BaseException:
-        _finish(account_id, "Failed unexpectedly.")
+        _finish(account_id, "Failed unexpectedly.", error="Failed unexpectedly.")
         raise
     _finish(account_id, result.message)
     return result
 
 
-def _finish(account_id: int, message: str) -> None:
+def _finish(account_id: int, message: str, error: str = "") -> None:
+    """Release the run's lease and keep its outcome: its message, and its error ("" after a
+    run that worked), which Admin > Connections shows; no sync is due any more (a job that
+    retries sets when). Raises MailboxGone when the mailbox was deleted during the run."""
     db.session.rollback()
     account = db.session.get(MailAccount, account_id)
+    if account is None:
+        raise MailboxGone()
     account.sync_lock_until = None
     account.last_checked_at, account.last_check_message = utcnow(), message[:2000]
+    account.last_sync_error, account.next_sync_at = error[:2000], None
     db.session.commit()  # a commit is the point: lease released, outcome kept, even on failure
 
 
@@ -470,10 +486,19 @@ def _store_attachments(destination: Destination, attachments: dict[str, list[Par
     db.session.execute(insert(MailAttachment.__table__), files)
 
 
+def mailbox_name(account: MailAccount) -> str:
+    """How the CLI and Admin > Connections name a mailbox: an inbound mailbox's name, else
+    the address it signs in as, else its owner's username (never its internal slot)."""
+    named = account.name or account.authorized_email or account.username
+    if named:
+        return named
+    return account.user.username if account.user else account.role.capitalize()
+
+
 def inbound_accounts() -> list[MailAccount]:
     """Mailboxes saved with Import into Emails on (for `flask mail fetch` and the task
-    queue's jobs), whether or not they can sign in now: one that cannot is reported, not
-    skipped."""
+    queue's jobs), whether or not they can sign in now (the callers skip and name those whose
+    authorization is dead)."""
     return list(
         db.session.scalars(
             select(MailAccount)

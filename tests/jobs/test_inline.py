@@ -3,12 +3,13 @@
 import pytest
 from sqlalchemy import func, select
 
+from app.connect.models import NEEDS_RECONNECT
 from app.core import times
 from app.extensions import db
 from app.mail.models import MailAccount, MailMessage
 from app.users.models import User
 from tests.jobs import fleet
-from tests.mail.conftest import allow_hosts
+from tests.mail.conftest import allow_hosts, deleted_while_checked
 
 
 @pytest.fixture
@@ -64,3 +65,39 @@ def test_check_now_in_connections_runs_inline_and_shows_when(mailboxes, auth, cl
     shown = times.local(account.last_checked_at, "Asia/Tokyo", named=False)
     assert shown in page and "(Asia/Tokyo)" in page
     assert page.count("Never") == 1
+
+
+def test_check_now_in_connections_of_a_mailbox_deleted_meanwhile_says_so(
+    mailboxes, auth, client, monkeypatch
+):
+    auth.login("admin", "admin-password")
+    deleted_while_checked(monkeypatch)
+    checked = client.post(f"/admin/connections/mailboxes/{mailboxes[0]}/check")
+    assert checked.status_code == 302
+    page = client.get(checked.headers["Location"]).get_data(as_text=True)
+    assert "Fleet 0: This mailbox was deleted while it was being checked." in page
+    assert db.session.get(MailAccount, mailboxes[0]) is None
+
+
+def test_flask_mail_fetch_skips_mailboxes_to_authorize_and_names_them(mailboxes, runner):
+    first, second = (db.session.get(MailAccount, i) for i in mailboxes)
+    second.status = NEEDS_RECONNECT
+    db.session.commit()
+    for imported in ("Imported 3 new messages.", "No new messages."):
+        fetched = runner.invoke(args=["mail", "fetch"])
+        assert fetched.exit_code == 0, fetched.output
+        assert f"Fleet 0: {imported}" in fetched.output
+        assert "Not synced until authorized again: Fleet 1." in fetched.output
+        assert fetched.output.count("Fleet 1") == 1
+        assert (
+            "group-fleet" not in fetched.output and fleet.mailbox_address(1) not in fetched.output
+        )
+    assert db.session.scalar(select(func.count(MailMessage.id))) == 3
+
+
+def test_flask_jobs_status_names_mailboxes_by_their_name(mailboxes, runner):
+    db.session.get(MailAccount, mailboxes[1]).last_sync_error = "The server went away."
+    db.session.commit()
+    status = runner.invoke(args=["jobs", "status"])
+    assert status.exit_code == 0, status.output
+    assert "Fleet 1 (mailbox" in status.output and "The server went away." in status.output

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 
 import pytest
 import requests
+from flask import current_app
+from sqlalchemy import select
 
+from app.extensions import db
+from app.mail import importing, settings
+from app.mail.models import MailAccount
+from app.users.models import User
 from tests.conftest import ROOT, browser_login, missing, popup_of, stop
 from tests.connect.conftest import (  # noqa: F401  (fixtures reused with the mail stand-in)
     ADELE,
@@ -260,3 +266,18 @@ def authorize_in_popup(page, button, person: str = "Adele Vance", back="**/email
     popup.get_by_role("button", name=person).click()
     popup.get_by_role("button", name="Accept").click()
     page.wait_for_url(back)
+
+
+def deleted_while_checked(monkeypatch) -> None:
+    """The mailbox is deleted (as from another tab: its own session, committed) once the run
+    signed in, before it stores anything."""
+    app, run = current_app._get_current_object(), importing._run
+
+    def deleting_first(account, connection, progress):
+        with app.app_context():  # another session, as another request's
+            admin = db.session.scalar(select(User).where(User.username == "admin"))
+            settings.delete_mailbox(admin, db.session.get(MailAccount, account.id))
+            db.session.commit()
+        return run(account, connection, progress)
+
+    monkeypatch.setattr(importing, "_run", deleting_first)
