@@ -194,11 +194,7 @@ class MailMessage(db.Model):
     imported from a mailbox (keyed by UIDVALIDITY/UID, de-duplicated by Message-ID)."""
 
     __tablename__ = "mail_messages"
-    __table_args__ = (
-        UniqueConstraint("account_id", "dedupe_key", name="uq_mail_message_dedupe"),
-        Index("ix_mail_messages_user_created", "user_id", "created_at"),
-        Index("ix_mail_messages_account_created", "account_id", "created_at"),
-    )
+    __table_args__ = (UniqueConstraint("account_id", "dedupe_key", name="uq_mail_message_dedupe"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int | None] = mapped_column(
@@ -255,6 +251,13 @@ class MailMessage(db.Model):
     @classmethod
     def _dated_at_expression(cls):
         return func.coalesce(cls.sent_at, cls.created_at)
+
+
+# The Emails list's two orders: a user's own messages and a mailbox's, newest date first.
+Index("ix_mail_messages_user_dated", MailMessage.user_id, MailMessage.dated_at, MailMessage.id)
+Index(
+    "ix_mail_messages_account_dated", MailMessage.account_id, MailMessage.dated_at, MailMessage.id
+)
 
 
 class MailSyncState(db.Model):

@@ -1,5 +1,7 @@
 """`flask users create|list` and the migrations."""
 
+import warnings
+
 from sqlalchemy import select
 
 from app.extensions import db
@@ -47,6 +49,12 @@ def test_users_create_refuses_a_duplicate(runner, make_user):
     assert "already taken" in result.output
 
 
+EXPRESSION_INDEXES = {
+    "ix_mail_messages_user_dated": "(user_id, coalesce(sent_at, created_at), id)",
+    "ix_mail_messages_account_dated": "(account_id, coalesce(sent_at, created_at), id)",
+}
+
+
 def test_migrations_build_the_models_schema(database_url, tmp_path):
     """`flask db upgrade` on an empty database gives exactly the models' tables and columns."""
     from alembic.autogenerate import compare_metadata
@@ -69,9 +77,20 @@ def test_migrations_build_the_models_schema(database_url, tmp_path):
         with db.engine.connect() as connection:
             # procrastinate's tables (migration 0010, its own schema SQL) are not the models'.
             options = {"include_object": include_object}
-            diff = compare_metadata(
-                MigrationContext.configure(connection, opts=options), db.metadata
-            )
+            if not schema:
+                # SQLite's reflection cannot read an index on an expression (the Emails list's
+                # date), so Alembic leaves those out of its diff there: checked by their SQL.
+                indexes = dict(
+                    connection.execute(
+                        text("SELECT name, sql FROM sqlite_master WHERE type = 'index'")
+                    ).all()
+                )
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
+                warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified")
+                diff = compare_metadata(
+                    MigrationContext.configure(connection, opts=options), db.metadata
+                )
         if schema:
             db.session.execute(text(f"DROP SCHEMA {schema} CASCADE; CREATE SCHEMA {schema}"))
             db.session.commit()
@@ -82,3 +101,6 @@ def test_migrations_build_the_models_schema(database_url, tmp_path):
 
         apply_queue_schema(database_url)  # as tests/conftest.py's postgres_url leaves it
     assert diff == []
+    if not schema:
+        for name, columns in EXPRESSION_INDEXES.items():
+            assert columns in " ".join(indexes[name].split()), indexes[name]
