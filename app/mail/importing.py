@@ -33,6 +33,7 @@ from app.mail.models import (
     MailAttachment,
     MailMessage,
     MailSyncState,
+    folder_names,
 )
 from app.mail.parsing import HEADER_FIELDS, Part, Structure, decode_text, read_headers
 from app.mail.parsing import read_structure as structure_of
@@ -92,10 +93,8 @@ class FetchResult:
 
 
 def folders_of(account: MailAccount) -> list[str]:
-    """The folders an account imports: its Folder setting split at commas, in order, each
-    once; INBOX when it names none."""
-    names = [name.strip() for name in (account.imap_folder or "").split(",")]
-    return list(dict.fromkeys(name for name in names if name)) or ["INBOX"]
+    """The folders an account imports (its Folder setting, as `folder_names` reads it)."""
+    return folder_names(account.imap_folder)
 
 
 def imap_server(account: MailAccount) -> Server:

@@ -58,6 +58,14 @@ mail_account_viewers = Table(
 )
 
 
+def folder_names(setting: str | None) -> list[str]:
+    """The folders a Folder setting names: split at commas, in order, each once; INBOX when it
+    names none. INBOX is one folder however it is written (RFC 3501), so "inbox" is INBOX."""
+    names = [name.strip() for name in (setting or "").split(",")]
+    names = ["INBOX" if name.upper() == "INBOX" else name for name in names if name]
+    return list(dict.fromkeys(names)) or ["INBOX"]
+
+
 class MailAccount(Authorization, db.Model):
     """One mailbox the CRM sends from and/or imports: server settings, and the Outlook
     (SMTP.Send + IMAP) authorization whose tokens are its own `credential` (purpose "mail")."""

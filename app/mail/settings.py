@@ -31,6 +31,7 @@ from app.mail.models import (
     MailAccount,
     MailAttachment,
     MailMessage,
+    folder_names,
 )
 from app.mail.transport import security_problem
 from app.microsoft import exchange, identity
@@ -235,8 +236,7 @@ def save_inbound(actor: User, account: MailAccount, settings: InboundSettings) -
     host = _check_server(
         settings.imap_host, settings.imap_port, settings.imap_security, "imap_host"
     )
-    names = [name.strip() for name in (settings.imap_folder or "").split(",")]
-    folder = ", ".join(dict.fromkeys(name for name in names if name)) or "INBOX"
+    folder = ", ".join(folder_names(settings.imap_folder))
     if len(folder) > 200 or any(ord(c) < 32 for c in folder) or '"' in folder:
         raise MailSettingsError(
             "Enter folder names like INBOX, separated by commas.", "imap_folder"
@@ -399,6 +399,20 @@ def _check_details(account: MailAccount | None, details: MailboxDetails) -> list
         same = same.where(MailAccount.id != account.id)
     if db.session.scalar(same.limit(1)) is not None:
         raise MailSettingsError(f"Another inbound mailbox is named “{name}”.", "name")
+    address = _checked_shared_address(details.shared_address)
+    if address:  # one mailbox imported twice would show its mail under two sets of viewers
+        importing = select(MailAccount.name).where(
+            MailAccount.role == GROUP, func.lower(MailAccount.shared_address) == address
+        )
+        if account is not None and account.id is not None:
+            importing = importing.where(MailAccount.id != account.id)
+        other = db.session.scalar(importing.limit(1))
+        if other is not None:
+            raise MailSettingsError(
+                f"The inbound mailbox “{other}” already imports {address}. Change who sees "
+                "that one instead.",
+                "shared_address",
+            )
     if details.visibility not in (VISIBLE_TO_ALL, VISIBLE_TO_CHOSEN):
         raise MailSettingsError("Choose who sees this mailbox's mail.", "visibility")
     wanted = set(details.viewer_ids or [])

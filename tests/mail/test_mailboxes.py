@@ -129,6 +129,28 @@ def test_the_mailbox_form_says_what_is_wrong(auth, client):
     assert client.get("/admin/email/inbound/999999/delete").status_code == 404
 
 
+def test_a_shared_mailbox_is_imported_by_one_inbound_mailbox_only(auth, client):
+    # A second one would show support@'s mail to its own viewers, around the first's choice.
+    auth.login("admin", ADMIN_PASSWORD)
+    _create(client, "Support", shared="support@contoso.example", viewers=["sally"])
+    _create(client, "Sales", shared="sales@contoso.example")
+    words = "The inbound mailbox “Support” already imports support@contoso.example."
+    response = _create(client, "Support copy", shared="SUPPORT@Contoso.example", status=400)
+    assert words in response.get_data(as_text=True)
+    sales = _mailbox("Sales")
+    edit = client.post(
+        f"/admin/email/inbound/{sales.id}/details",
+        data={"name": "Sales", "shared_address": "support@contoso.example", "visibility": "all"},
+    )
+    assert edit.status_code == 400 and words in edit.get_data(as_text=True)
+    assert _mailbox("Sales").shared_address == "sales@contoso.example"
+    assert _mailbox("Support copy") is None
+    # Saving a mailbox with its own address is not a clash with itself.
+    support = _mailbox("Support")
+    data = {"name": "Support", "shared_address": "support@contoso.example", "visibility": "all"}
+    assert client.post(f"/admin/email/inbound/{support.id}/details", data=data).status_code == 302
+
+
 def test_users_see_only_the_mailboxes_they_may_see(auth, client, make_user):
     make_user("max", "max-password")
     auth.login("admin", ADMIN_PASSWORD)
