@@ -59,6 +59,10 @@ class MailboxGone(MailError):
         super().__init__(MAILBOX_GONE)
 
 
+class FolderUnopened(MailError):
+    """The server would not open a folder the settings name (misspelt, deleted, no rights)."""
+
+
 class Progress:
     """Told how many new messages a run found, then how many it has done (a CLI bar)."""
 
@@ -152,7 +156,7 @@ def examine(connection: IMAPClient, folder: str) -> FolderState:
         raise
     except imaplib.IMAP4.error as error:
         reason = str(error).removeprefix("select failed: ")
-        raise MailError(f"The folder “{folder}” could not be opened: {reason}") from error
+        raise FolderUnopened(f"The folder “{folder}” could not be opened: {reason}") from error
     return FolderState(
         state.get(b"UIDVALIDITY") or 0, state.get(b"UIDNEXT"), state.get(b"EXISTS") or 0
     )
@@ -254,7 +258,8 @@ def _sync_state(account: MailAccount, folder: str) -> MailSyncState:
 def _plan(account: MailAccount, connection: IMAPClient, folder: str, result) -> FolderPlan:
     """Open the folder, start it over when its UIDVALIDITY changed, list the UIDs after the
     last one imported (none asked for when UIDNEXT says nothing is newer)."""
-    state, found = _sync_state(account, folder), examine(connection, folder)
+    found = examine(connection, folder)
+    state = _sync_state(account, folder)
     if state.uidvalidity != found.uidvalidity:
         result.resynced = result.resynced or state.uidvalidity is not None
         state.uidvalidity, state.last_uid = found.uidvalidity, 0
@@ -266,13 +271,27 @@ def _plan(account: MailAccount, connection: IMAPClient, folder: str, result) -> 
     return FolderPlan(folder, state.id, found.uidvalidity, uids)
 
 
+def _plans(account: MailAccount, connection: IMAPClient, result) -> tuple[list, list[str], str]:
+    """Each folder's plan, why those that would not open did not (one misspelt or deleted
+    folder does not stop the others), and the folder left selected ("" after a failed SELECT,
+    which leaves none selected: RFC 3501)."""
+    plans, unopened, selected = [], [], ""
+    for folder in folders_of(account):
+        try:
+            plans.append(_plan(account, connection, folder, result))
+            selected = folder
+        except FolderUnopened as error:
+            unopened.append(error.message)
+            selected = ""
+    return plans, unopened, selected
+
+
 def _run(account: MailAccount, connection: IMAPClient, progress: Progress | None):
     result = FetchResult()
-    plans = [_plan(account, connection, folder, result) for folder in folders_of(account)]
+    plans, unopened, selected = _plans(account, connection, result)
     result.found = sum(len(plan.uids) for plan in plans)
     if progress:
         progress.start(result.found)
-    selected = plans[-1].folder
     for plan in plans:
         if not plan.uids:
             continue
@@ -285,6 +304,9 @@ def _run(account: MailAccount, connection: IMAPClient, progress: Progress | None
             _store_batch(destination, batch, result)
             if progress:
                 progress.advance(batch.count)
+    if unopened:  # the run failed, but what the other folders had is imported
+        done = f"{result.message} " if plans else ""
+        raise FolderUnopened(f"{done}{' '.join(unopened)} Check the Folder setting.")
     return result
 
 

@@ -181,6 +181,20 @@ def test_group_mailbox_from_admin_inbound_email(auth, client, mail_app, imap_por
     assert client.post(f"{path}/check").status_code == 403
 
 
+def test_a_folder_that_will_not_open_does_not_stop_the_others(sally_mail, imap_port, mailctl):
+    mailctl.seed(count=2)
+    _inbound(sally_mail, imap_port, imap_folder="INBOX, Archiv")  # misspelt
+    sally_mail.post("/emails/settings/check")
+    page = _flash(sally_mail)
+    assert "Check failed: Imported 2 new messages. The folder “Archiv” could not be opened" in page
+    assert "Check the Folder setting." in page
+    assert _count() == 2 and _state("INBOX").last_uid == 2  # INBOX's mail is in
+    assert db.session.scalar(select(MailSyncState).where(MailSyncState.folder == "Archiv")) is None
+    _inbound(sally_mail, imap_port)  # fixed: INBOX alone, nothing new, nothing twice
+    sally_mail.post("/emails/settings/check")
+    assert "No new messages." in _flash(sally_mail) and _count() == 2
+
+
 def test_imap_down_wrong_port_and_tls_mismatch(sally_mail, imap_port, mailctl, closed_port):
     mailctl.seed(count=1)
     _inbound(sally_mail, closed_port)
