@@ -36,6 +36,14 @@ def init_app(app: Flask) -> None:
     token_jobs.register_owner_relation(app, "mail_graph")
 
 
+def authorization_of(account: MailAccount | None, purpose: str):
+    """The authorization a purpose names on the account (the account itself for SMTP/IMAP, its
+    Graph authorization for sendMail), or None when there is none."""
+    if account is None:
+        return None
+    return account if purpose == PURPOSE else account.graph_authorization
+
+
 def start_authorization(
     actor: User, account: MailAccount, purpose: str, *, mode: str, return_url: str
 ) -> OAuthFlow:

@@ -195,15 +195,29 @@ def authorize(page: SettingsPage, purpose: str):
 
 
 def deauthorize(page: SettingsPage, purpose: str):
-    """Remove an authorization and its tokens."""
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+    """Remove an authorization and its tokens, after a confirmation page (GET) that says what
+    stops working until it is authorized again; the POST removes it."""
+    if purpose not in (settings.PURPOSE, *settings.GRAPH_PURPOSES) or (
+        purpose in settings.GRAPH_PURPOSES and not page.outbound
+    ):
+        abort(404)
+    form = ConfirmForm()
     account = page.stored_account()
-    if account is not None:
-        settings.deauthorize(current_user, account, purpose)
-        db.session.commit()
-        flash("The authorization was removed and its tokens deleted.", "success")
-    return redirect(page.url())
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        if account is not None:
+            settings.deauthorize(current_user, account, purpose)
+            db.session.commit()
+            flash("The authorization was removed and its tokens deleted.", "success")
+        return redirect(page.url())
+    owner = authorizations.authorization_of(account, purpose)
+    if owner is None or not owner.authorized_email:
+        flash("There is no authorization to remove.", "info")
+        return redirect(page.url())
+    return render_template(
+        "mail/deauthorize.html", page=page, account=account, owner=owner, purpose=purpose, form=form
+    )
 
 
 def _saved_account(page: SettingsPage):
@@ -327,5 +341,5 @@ def add_routes(bp: Blueprint, rule: str, page: SettingsPage, decorate=lambda f: 
         f"{rule}/deauthorize/<purpose>",
         f"{name}_deauthorize",
         decorate(lambda purpose, **_: deauthorize(page, purpose)),
-        methods=["POST"],
+        methods=["GET", "POST"],
     )

@@ -476,6 +476,7 @@ def _audit_user_emails(audit: Audit, page, site: Site) -> None:
     audit.visit(page, "/emails/settings", label="/emails/settings (Not Authorized)")
     _sign_in_with_microsoft(site, page, "/emails/settings/authorize/mail", {}, ADELE)
     audit.visit(page, "/emails/settings", label="/emails/settings (Authorized)")
+    audit.visit(page, "/emails/settings/deauthorize/mail", label="/emails/settings/deauthorize")
 
 
 def _audit_admin(audit: Audit, browser, site: Site) -> None:
@@ -501,6 +502,7 @@ def _audit_admin(audit: Audit, browser, site: Site) -> None:
         mailbox = f"/admin/email/inbound/{site.mailbox_id}"
         audit.visit(page, mailbox, label="/admin/email/inbound/<id> (a shared mailbox)")
         audit.visit(page, f"{mailbox}/delete", label="/admin/email/inbound/<id>/delete")
+        _audit_remove_authorization(audit, page, site, mailbox)
         audit.visit(page, f"/admin/email/users/{site.sally_id}", label="/admin/email/users/<id>")
         audit.visit(page, f"{sally}/edit", label="/admin/users/<id>/edit")
         for slug in site.tabs:
@@ -524,6 +526,20 @@ def _audit_admin(audit: Audit, browser, site: Site) -> None:
         audit.visit(page, confirm, label="/oauth/flows/<id>/confirm (acting for a user)")
     finally:
         context.close()
+
+
+def _audit_remove_authorization(audit: Audit, page, site: Site, mailbox: str) -> None:
+    """Remove authorization's confirmation of an authorized mailbox and of a user's (sally's,
+    Needs reconnect by now); one with nothing to remove goes back to its page."""
+    _sign_in_with_microsoft(site, page, f"{mailbox}/authorize/mail", {}, ADELE)
+    audit.visit(page, f"{mailbox}/deauthorize/mail", label="/admin/email/inbound/<id>/deauthorize")
+    expect(page.get_by_role("button", name="Remove")).to_be_visible()
+    user = f"/admin/email/users/{site.sally_id}/deauthorize/mail"
+    audit.visit(page, user, label="/admin/email/users/<id>/deauthorize")
+    expect(page.get_by_role("link", name="Cancel")).to_be_visible()
+    nothing = "/admin/email/system/deauthorize/mail"
+    audit.visit(page, nothing, label="/admin/email/system (nothing to remove)")
+    expect(page.get_by_text("There is no authorization to remove.")).to_be_visible()
 
 
 def _secret_expires_soon(site: Site) -> None:
