@@ -17,7 +17,7 @@ from app.mail.models import MailAccount
 from app.mail.transport import MailError
 
 NOT_AUTHORIZED_PAUSE = (
-    "Not Authorized: the mailbox is not synced until its authorization is renewed "
+    "Not Authorized: the mailbox is not synced until it is authorized again "
     "(Authorize in Email Settings, or Admin > Inbound Email)."
 )
 
@@ -111,7 +111,7 @@ def _failed(account_id: int, error: MailError, attempt: int) -> SyncOutcome:
     if account is None:  # deleted since the run ended
         return SyncOutcome(mail_import.MAILBOX_GONE, ran=False)
     if needs_authorization(account):  # no retry: the periodic rounds skip it until renewed
-        _record(account_id, f"{error.message} {NOT_AUTHORIZED_PAUSE}", next_sync=None)
+        _record(account_id, NOT_AUTHORIZED_PAUSE, next_sync=None)
         return SyncOutcome(error.message, ran=False)
     retryable = error.transient or retry_after_of(error) is not None
     attempts = current_app.config["JOBS_MAX_ATTEMPTS"]

@@ -26,6 +26,8 @@ from app.microsoft import exchange
 from app.users.models import User
 
 NOT_AUTHORIZED = "Not Authorized, please authorize again."
+# How every error of a missing or dead authorization begins (NOT_AUTHORIZED, the sync's pause).
+NOT_AUTHORIZED_WORDS = "Not Authorized"
 
 
 def init_app(app: Flask) -> None:
@@ -140,6 +142,8 @@ def store(flow: OAuthFlow, result: SignIn) -> None:
     with tokens.exclusive(owner):
         previous = owner.record_sign_in(result, flow.actor_id)
         tokens.store(owner, flow.purpose, result.tokens)
+        if owner is account:
+            _forget_authorization_error(account)
         email, what = owner.authorized_email, WHAT[flow.purpose]
         actor = db.session.get(User, flow.actor_id)
         changed = f" (was {previous})" if previous and previous != email else ""
@@ -147,6 +151,14 @@ def store(flow: OAuthFlow, result: SignIn) -> None:
         _record(actor, account, "mail.authorized", f"{what}: {email}{changed}{on_behalf}")
         oauth_flow.succeed(flow, f"Authorized {email} for {what}.")
         db.session.commit()  # the point: the grant is stored under the lock, which ends here
+
+
+def _forget_authorization_error(account: MailAccount) -> None:
+    """A mailbox authorized again is no longer paused: the last sync's error, when it was the
+    missing authorization's (the pause, or a run that found it Not Authorized), goes; any other
+    error stays, and the next run records its own outcome."""
+    if account.last_sync_error.startswith(NOT_AUTHORIZED_WORDS):
+        account.last_sync_error = ""
 
 
 def stored_password(account: MailAccount) -> str:

@@ -1,15 +1,20 @@
 """SQLite, one machine: no task queue; cron and Check now run the same job functions inline."""
 
+import re
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
-from app.connect.models import NEEDS_RECONNECT
+from app.connect.models import CONNECTED, NEEDS_RECONNECT
 from app.core import times
+from app.core.db import utcnow
 from app.extensions import db
+from app.jobs import functions
 from app.mail.models import MailAccount, MailMessage
 from app.users.models import User
 from tests.jobs import fleet
-from tests.mail.conftest import allow_hosts, deleted_while_checked
+from tests.mail.conftest import allow_hosts, authorize, deleted_while_checked
 
 
 @pytest.fixture
@@ -101,3 +106,32 @@ def test_flask_jobs_status_names_mailboxes_by_their_name(mailboxes, runner):
     status = runner.invoke(args=["jobs", "status"])
     assert status.exit_code == 0, status.output
     assert "Fleet 1 (mailbox" in status.output and "The server went away." in status.output
+
+
+def test_a_revoked_sign_in_reads_once_and_authorizing_again_clears_it(mailboxes, ms, auth, client):
+    account = db.session.get(MailAccount, mailboxes[0])
+    account.credential.expires_at = utcnow() - timedelta(minutes=1)
+    db.session.get(MailAccount, mailboxes[1]).last_sync_error = "The server went away."
+    db.session.commit()
+    ms.control("POST", "/faults", {"area": "token", "mode": "invalid_grant"})
+    assert not functions.sync_mailbox(mailboxes[0]).ran  # paused until authorized again
+    ms.control("DELETE", "/faults")
+    account = db.session.get(MailAccount, mailboxes[0])
+    assert account.status == NEEDS_RECONNECT
+    assert account.last_sync_error == functions.NOT_AUTHORIZED_PAUSE
+    auth.login("admin", "admin-password")
+    page = client.get("/admin/connections").get_data(as_text=True)
+    last_error = re.search(r"<td>Paused until authorized again</td>\s*<td>(.*?)</td>", page)
+    assert last_error and last_error.group(1).count("Not Authorized") == 1
+    assert last_error.group(1).startswith(
+        "Not Authorized: the mailbox is not synced until it is authorized again ("
+    )
+
+    for mailbox_id in mailboxes:
+        authorize(client, f"/admin/email/inbound/{mailbox_id}/authorize/mail")
+    db.session.expire_all()
+    first, second = (db.session.get(MailAccount, i) for i in mailboxes)
+    assert first.status == CONNECTED and first.last_sync_error == ""  # the pause is over
+    assert second.last_sync_error == "The server went away."  # the next run says its own
+    page = client.get("/admin/connections").get_data(as_text=True)
+    assert "not synced" not in page and "Paused until authorized again" not in page

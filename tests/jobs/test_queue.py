@@ -177,7 +177,7 @@ def test_a_dead_authorization_is_not_retried_and_alerts_once(
     db.session.expire_all()
     account = db.session.get(MailAccount, account_id)
     assert account.status == NEEDS_RECONNECT and account.next_sync_at is None
-    assert "not synced until its authorization is renewed" in account.last_sync_error
+    assert account.last_sync_error == functions.NOT_AUTHORIZED_PAUSE  # said once, not doubled
     assert functions.syncable_accounts() == []  # the periodic round leaves it alone
     assert db.session.scalar(select(func.count(Alert.id))) == 1
 
