@@ -281,3 +281,32 @@ def test_a_mailbox_message_says_its_mailbox_and_leads_back_to_its_list(auth, cli
     page = client.get(f"/emails/{_received(support, 'Ticket').id}").get_data(as_text=True)
     assert f'href="/emails/?folder={support.id}">Back to Support</a>' in page
     assert "<dt>Mailbox</dt><dd>Support</dd>" in page
+
+
+def _message_part(client, message: MailMessage) -> str:
+    page = client.get(f"/emails/{message.id}").get_data(as_text=True)
+    return page[page.index("<h2>Message</h2>") :]
+
+
+def test_a_message_shows_one_body_the_html_with_its_plain_text_folded_below(auth, client):
+    auth.login("admin", ADMIN_PASSWORD)
+    _create(client, "Support")
+    support = _mailbox("Support")
+    both = _received(support, "Both bodies")
+    both.body_html = "<p>Hello <b>there</b></p>"
+    db.session.commit()
+    shown = _message_part(client, both)
+    assert shown.count("<h2>") == 1  # no second "HTML" heading
+    iframe = '<iframe class="mail-html" title="HTML body" sandbox srcdoc="&lt;p&gt;Hello'
+    assert shown.count("<iframe") == 1 and iframe in shown
+    folded = re.search(
+        r'<details class="mail-plain"><summary>Plain text</summary>'
+        r'<pre class="mail-body">Hello</pre></details>',
+        shown,
+    )
+    assert folded and shown.index("<iframe") < folded.start()
+    assert shown.count('<pre class="mail-body">') == 1  # only inside the details
+
+    plain = _message_part(client, _received(support, "Plain only"))
+    assert '<pre class="mail-body">Hello</pre>' in plain
+    assert "<iframe" not in plain and "<details" not in plain
