@@ -1,5 +1,6 @@
-"""In Chromium, Admin > Inbound Email as a person sees it: the Users list of "Who sees its mail"
-is disabled (skipped by Tab) while "All users" is chosen, on Create and on a mailbox's page."""
+"""In Chromium, Admin > Inbound Email as a person sees it: the list's Create sits where User
+Management's does, and the Users list of "Who sees its mail" is disabled (skipped by Tab)
+while "All users" is chosen, on Create and on a mailbox's page."""
 
 import pytest
 from playwright.sync_api import expect
@@ -27,6 +28,26 @@ def admin_page(live_server, page):
         db.session.commit()
     browser_login(page, live_server.url, "admin", "admin-password")
     return page
+
+
+def _right_edge(locator) -> float:
+    box = locator.bounding_box()
+    return box["x"] + box["width"]
+
+
+def test_create_sits_at_the_right_of_the_header_as_in_user_management(live_server, admin_page):
+    page = admin_page
+    edges = {}
+    for path in ("/admin/users", "/admin/email/inbound"):
+        page.goto(f"{live_server.url}{path}")
+        head = page.locator(".page-head")
+        create = head.get_by_role("link", name="Create", exact=True)
+        edges[path] = (_right_edge(create), _right_edge(head))
+    assert edges["/admin/users"][0] == pytest.approx(edges["/admin/users"][1], abs=1)
+    assert edges["/admin/email/inbound"] == pytest.approx(edges["/admin/users"], abs=1)
+    back = page.get_by_role("link", name="Back to Admin")
+    create = page.get_by_role("link", name="Create", exact=True)
+    assert _right_edge(back) < create.bounding_box()["x"]  # beside it, on the right too
 
 
 def test_the_users_list_is_disabled_under_all_users(live_server, admin_page):
