@@ -466,6 +466,10 @@ def delete_mailbox(actor: User, account: MailAccount) -> int:
     """Delete an inbound mailbox: its settings, its authorization's tokens and the copies of
     its mail imported into the CRM (the mailbox in Exchange keeps every message); audited.
     Returns how many imported messages were removed."""
+    # The mailbox's row first, locked: an import's batch being stored now holds it (its rows
+    # reference it), so this waits for that batch and deletes its messages too, and a later
+    # batch finds no mailbox, instead of leaving messages no one sees (account_id set NULL).
+    db.session.execute(select(MailAccount.id).where(MailAccount.id == account.id).with_for_update())
     messages = select(MailMessage.id).where(MailMessage.account_id == account.id)
     db.session.execute(delete(MailAttachment).where(MailAttachment.message_id.in_(messages)))
     removed = db.session.execute(delete(MailMessage).where(MailMessage.account_id == account.id))

@@ -3,11 +3,14 @@ sees which mailbox's mail: the Emails list's filter and a message's page answer 
 mailbox the user may not see, in a constant number of statements."""
 
 import re
+import threading
 from datetime import UTC, datetime
 
-from sqlalchemy import event, select
+import pytest
+from sqlalchemy import create_engine, event, func, select
 
 from app.extensions import db
+from app.mail import settings
 from app.mail.models import GROUP, INBOUND, RECEIVED, MailAccount, MailAttachment, MailMessage
 from app.users.models import AuditEvent, User
 
@@ -310,3 +313,43 @@ def test_a_message_shows_one_body_the_html_with_its_plain_text_folded_below(auth
     plain = _message_part(client, _received(support, "Plain only"))
     assert '<pre class="mail-body">Hello</pre>' in plain
     assert "<iframe" not in plain and "<details" not in plain
+
+
+def test_a_batch_stored_while_its_mailbox_is_deleted_is_deleted_with_it(
+    app, database_url, auth, client
+):
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite takes one writer at a time: no batch can be stored during a delete")
+    auth.login("admin", ADMIN_PASSWORD)
+    _create(client, "Support")
+    mailbox_id, admin_id = _mailbox("Support").id, _user("admin").id
+    db.session.commit()
+    engine = create_engine(database_url)
+    deleted = threading.Event()
+
+    def delete_in_another_request():
+        with app.app_context():
+            account = db.session.get(MailAccount, mailbox_id)
+            settings.delete_mailbox(db.session.get(User, admin_id), account)
+            db.session.commit()
+            deleted.set()
+
+    try:
+        with engine.connect() as importer:  # an import's batch, stored but not yet committed
+            batch = importer.begin()
+            importer.execute(
+                MailMessage.__table__.insert().values(
+                    account_id=mailbox_id, direction=INBOUND, status=RECEIVED, subject="In flight"
+                )
+            )
+            deleting = threading.Thread(target=delete_in_another_request)
+            deleting.start()
+            assert not deleted.wait(1.0)  # the delete waits for the batch
+            batch.commit()
+            deleting.join(10)
+        assert deleted.is_set()
+    finally:
+        engine.dispose()
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(MailMessage)) == 0  # no orphan
+    assert _mailbox("Support") is None
