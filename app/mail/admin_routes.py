@@ -64,11 +64,12 @@ def _details(form) -> settings.MailboxDetails:
 
 
 def _field_error(form, error: settings.MailSettingsError) -> None:
-    target = form[error.field] if error.field and error.field in form else None
-    if target is None:
-        flash(error.message, "error")
-    else:
-        target.errors = [*target.errors, error.message]
+    for problem in getattr(error, "problems", [error]):  # every problem of the form at once
+        target = form[problem.field] if problem.field and problem.field in form else None
+        if target is None:
+            flash(problem.message, "error")
+        else:
+            target.errors = [*target.errors, problem.message]
 
 
 @admin_bp.route("/inbound/new", methods=["GET", "POST"])

@@ -386,39 +386,64 @@ def _next_group_slot() -> str:
     return f"group-{max(taken, default=1) + 1}"
 
 
-def _check_details(account: MailAccount | None, details: MailboxDetails) -> list[User]:
-    name = (details.name or "").strip()
-    if not name or len(name) > 200 or any(ord(c) < 32 for c in name):
-        raise MailSettingsError("Enter a name of at most 200 characters, on one line.", "name")
-    if name.lower() == "my emails":
-        raise MailSettingsError("“My Emails” is each user's own list; choose another name.", "name")
-    same = select(MailAccount.id).where(
-        MailAccount.role == GROUP, func.lower(MailAccount.name) == name.lower()
-    )
+class MailboxDetailsInvalid(MailSettingsError):
+    """Every problem of the mailbox form at once (the first one is the error's own)."""
+
+    def __init__(self, problems: list[MailSettingsError]):
+        super().__init__(problems[0].message, problems[0].field)
+        self.problems = problems
+
+
+def _others(account: MailAccount | None, column, value: str):
+    """The other inbound mailboxes whose `column` is `value`, in any case."""
+    others = select(MailAccount.name).where(MailAccount.role == GROUP, func.lower(column) == value)
     if account is not None and account.id is not None:
-        same = same.where(MailAccount.id != account.id)
-    if db.session.scalar(same.limit(1)) is not None:
-        raise MailSettingsError(f"Another inbound mailbox is named “{name}”.", "name")
-    address = _checked_shared_address(details.shared_address)
-    if address:  # one mailbox imported twice would show its mail under two sets of viewers
-        importing = select(MailAccount.name).where(
-            MailAccount.role == GROUP, func.lower(MailAccount.shared_address) == address
+        others = others.where(MailAccount.id != account.id)
+    return others.limit(1)
+
+
+def _name_problem(account: MailAccount | None, name: str) -> str:
+    if not name or len(name) > 200 or any(ord(c) < 32 for c in name):
+        return "Enter a name of at most 200 characters, on one line."
+    if name.lower() == "my emails":
+        return "“My Emails” is each user's own list; choose another name."
+    if db.session.scalar(_others(account, MailAccount.name, name.lower())) is not None:
+        return f"Another inbound mailbox is named “{name}”."
+    return ""
+
+
+def _address_problem(account: MailAccount | None, value: str) -> str:
+    address = _checked_shared_address(value)
+    # One mailbox imported twice would show its mail under two sets of viewers.
+    other = address and db.session.scalar(_others(account, MailAccount.shared_address, address))
+    if other:
+        return (
+            f"The inbound mailbox “{other}” already imports {address}. Change who sees that "
+            "one instead."
         )
-        if account is not None and account.id is not None:
-            importing = importing.where(MailAccount.id != account.id)
-        other = db.session.scalar(importing.limit(1))
-        if other is not None:
-            raise MailSettingsError(
-                f"The inbound mailbox “{other}” already imports {address}. Change who sees "
-                "that one instead.",
-                "shared_address",
-            )
-    if details.visibility not in (VISIBLE_TO_ALL, VISIBLE_TO_CHOSEN):
-        raise MailSettingsError("Choose who sees this mailbox's mail.", "visibility")
+    return ""
+
+
+def _check_details(account: MailAccount | None, details: MailboxDetails) -> list[User]:
+    """The chosen viewers; every problem of the form at once (MailboxDetailsInvalid)."""
+    problems = []
+    if problem := _name_problem(account, (details.name or "").strip()):
+        problems.append(MailSettingsError(problem, "name"))
+    try:
+        if problem := _address_problem(account, details.shared_address):
+            problems.append(MailSettingsError(problem, "shared_address"))
+    except MailSettingsError as error:
+        problems.append(error)
     wanted = set(details.viewer_ids or [])
     viewers = [u for u in active_users() if u.id in wanted]
-    if details.visibility == VISIBLE_TO_CHOSEN and not viewers:
-        raise MailSettingsError("Choose at least one user, or let all users see it.", "viewers")
+    if details.visibility not in (VISIBLE_TO_ALL, VISIBLE_TO_CHOSEN):
+        problems.append(MailSettingsError("Choose who sees this mailbox's mail.", "visibility"))
+    elif details.visibility == VISIBLE_TO_CHOSEN and not viewers:
+        problems.append(
+            MailSettingsError("Choose at least one user, or let all users see it.", "viewers")
+        )
+    if problems:
+        raise MailboxDetailsInvalid(problems)
     return viewers
 
 

@@ -130,6 +130,11 @@ def test_the_mailbox_form_says_what_is_wrong(auth, client):
         assert words in response.get_data(as_text=True), data
     assert db.session.scalar(select(MailAccount).where(MailAccount.name == "Desk")) is None
     assert client.get("/admin/email/inbound/999999/delete").status_code == 404
+    # Every problem at once, each at its field, not one per submit.
+    data = {"name": "sales", "visibility": "chosen", "shared_address": "not an address"}
+    page = client.post("/admin/email/inbound/new", data=data).get_data(as_text=True)
+    for words in ("Another inbound mailbox is named", "like support@", "Choose at least one user"):
+        assert words in page, words
 
 
 def test_a_shared_mailbox_is_imported_by_one_inbound_mailbox_only(auth, client):
