@@ -339,6 +339,17 @@ def test_refresh_asks_only_for_what_was_granted(app):
         assert provider.refresh_scopes("onedrive", "") == everything  # not recorded: ask for all
 
 
+def _move_to_meeting_notes(client, item: dict, folder: dict):
+    return client.post(
+        f"{API}/move",
+        json={
+            "drive": item["drive"],
+            "item": item["id"],
+            "to": {**folder, "path": "Meeting notes"},
+        },
+    )
+
+
 # --- a site deleted while open --------------------------------------------------------------
 
 
@@ -383,14 +394,7 @@ def test_rename_and_move_in_a_deleted_site_say_it_is_gone(sally, ms):
     )
     assert renamed.status_code == 404 and renamed.get_json()["error"] == GONE
     assert renamed.get_json()["back"]["label"] == "Back to Sites"
-    moved = sally.post(
-        f"{API}/move",
-        json={
-            "drive": plan["drive"],
-            "item": plan["id"],
-            "to": {**folder, "path": "Meeting notes"},
-        },
-    )
+    moved = _move_to_meeting_notes(sally, plan, folder)
     assert moved.status_code == 404 and moved.get_json()["error"] == GONE
 
 
@@ -409,14 +413,7 @@ def test_a_site_deleted_between_finding_the_folder_and_the_move_says_it_is_gone(
         return folder_id
 
     monkeypatch.setattr(OneDrive, "folder_id", found_then_deleted)
-    moved = sally.post(
-        f"{API}/move",
-        json={
-            "drive": plan["drive"],
-            "item": plan["id"],
-            "to": {**folder, "path": "Meeting notes"},
-        },
-    )
+    moved = _move_to_meeting_notes(sally, plan, folder)
     assert moved.status_code == 404 and moved.get_json()["error"] == GONE
     assert moved.get_json()["back"]["label"] == "Back to Sites"
 

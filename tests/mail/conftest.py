@@ -34,6 +34,7 @@ REQUIRE_DOVECOT = os.environ.get("REQUIRE_DOVECOT") == "1"
 LISTENING = "standin listening on "
 TIMEOUT = 10
 ADELE_MAIL = "adele@contoso.example"
+SUPPORT = "support@contoso.example"  # a shared mailbox in the stand-in's Exchange
 MEGAN_MAIL = "megan@contoso.example"
 
 
@@ -204,6 +205,19 @@ def imap_settings(port: int, **overrides) -> dict:
     }
     data.update(overrides)
     return data
+
+
+@pytest.fixture
+def support(auth, client, mail_app, imap_port):
+    """An admin's inbound mailbox "Support" for support@, its IMAP on the stand-in; not
+    authorized yet. Returns its page's path."""
+    auth.login("admin", "admin-password")
+    data = {"name": "Support", "shared_address": SUPPORT, "visibility": "all"}
+    created = client.post("/admin/email/inbound/new", data=data)
+    path = created.headers["Location"]
+    saved = client.post(f"{path}/inbound", data=imap_settings(imap_port))
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:2000]
+    return path
 
 
 @pytest.fixture

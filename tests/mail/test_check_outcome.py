@@ -12,27 +12,13 @@ from app.mail.models import MailAccount
 from tests.mail.conftest import (
     ADELE,
     ADELE_MAIL,
+    SUPPORT,
     authorize,
     deleted_while_checked,
-    imap_settings,
 )
 
-SUPPORT = "support@contoso.example"
 GONE = "This mailbox was deleted while it was being checked."
 PAUSED = "Paused until authorized again"
-
-
-@pytest.fixture
-def support(auth, client, mail_app, imap_port):
-    """An admin's inbound mailbox "Support" for support@, its IMAP on the stand-in; not
-    authorized yet. Returns its page's path."""
-    auth.login("admin", "admin-password")
-    data = {"name": "Support", "shared_address": SUPPORT, "visibility": "all"}
-    created = client.post("/admin/email/inbound/new", data=data)
-    path = created.headers["Location"]
-    saved = client.post(f"{path}/inbound", data=imap_settings(imap_port))
-    assert saved.status_code == 302, saved.get_data(as_text=True)[:2000]
-    return path
 
 
 @pytest.fixture

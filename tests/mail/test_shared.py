@@ -9,9 +9,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.mail.models import MailAccount, MailMessage
-from tests.mail.conftest import ADELE, ADELE_MAIL, MEGAN, authorize, imap_settings, smtp_settings
+from tests.mail.conftest import ADELE, ADELE_MAIL, MEGAN, SUPPORT, authorize, smtp_settings
 
-SUPPORT = "support@contoso.example"
 SALES = "sales@contoso.example"  # Megan holds its rights, Adele none
 
 
@@ -49,19 +48,6 @@ def _imported() -> int:
 
 def _page(client, path) -> str:
     return client.get(path).get_data(as_text=True)
-
-
-@pytest.fixture
-def support(auth, client, mail_app, imap_port):
-    """An admin's inbound mailbox "Support" for support@, its IMAP on the stand-in; not
-    authorized yet. Returns its page's path."""
-    auth.login("admin", "admin-password")
-    data = {"name": "Support", "shared_address": SUPPORT, "visibility": "all"}
-    created = client.post("/admin/email/inbound/new", data=data)
-    path = created.headers["Location"]
-    saved = client.post(f"{path}/inbound", data=imap_settings(imap_port))
-    assert saved.status_code == 302, saved.get_data(as_text=True)[:2000]
-    return path
 
 
 def test_a_shared_mailbox_is_read_with_its_delegates_sign_in(client, support, mailctl, ms):
